@@ -1,0 +1,75 @@
+"""Every name jobtree uses on disk, defined once.
+
+The format itself is specified in docs/format.md; this module is its single owner in code.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+FORMAT_NAME: Final = "jobtree-queue"
+FORMAT_VERSION: Final = 1
+
+QUEUE_FILE: Final = "jobtree-queue.json"
+ROOTS_DIR: Final = "roots"
+STAGING_DIR: Final = "staging"
+TRASH_DIR: Final = "trash"
+
+JOB_FILE: Final = "job.json"
+DEPS_FILE: Final = "deps.json"
+PENDING_DIR: Final = "_pending"
+INDEX_DIR: Final = "_index"
+
+WAITING: Final = "waiting"
+READY: Final = "ready"
+RUNNING: Final = "running"
+DONE: Final = "done"
+FAILED: Final = "failed"
+INDEX_STATES: Final = (WAITING, READY, RUNNING, DONE, FAILED)
+
+ROOT_PATH: Final = "root"
+"""The path of a root job; sub-job paths are ``root.0002.0000``."""
+
+DEP_PREFIX: Final = "dep-"
+"""Prefix of a ``_pending`` entry that stands for a dependency (``dep-root.0001``)."""
+
+TEMP_PREFIX: Final = "."
+"""Names starting with this are atomic writes in progress; every listing skips them."""
+
+CHILD_DIGITS: Final = 4
+CHILD_NAME_RE: Final = re.compile(r"^[0-9]{4,}$")
+ROOT_ID_RE: Final = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9]{6}-[0-9a-f]{6}$")
+
+
+def childName(index: int) -> str:
+    """The directory name of the sub-job with this creation index."""
+    return f"{index:0{CHILD_DIGITS}d}"
+
+
+def attemptFile(attempt: int) -> str:
+    return f"attempt.{attempt}.json"
+
+
+def logFile(stream: str, attempt: int) -> str:
+    """``stdout.1.log`` or ``stderr.1.log``."""
+    return f"{stream}.{attempt}.log"
+
+
+def readyName(path: str, priority: int) -> str:
+    return f"{path}@p{priority}"
+
+
+def runningName(path: str, claim: str) -> str:
+    return f"{path}@{claim}"
+
+
+def tokenPath(name: str) -> str:
+    """The job path in a token name (``root.0001@p5`` -> ``root.0001``)."""
+    return name.partition("@")[0]
+
+
+def pathParts(path: str) -> list[str]:
+    """Directory names below the root for a job path (``root.0001.0002`` -> [0001, 0002])."""
+    parts = path.split(".")
+    return parts[1:]

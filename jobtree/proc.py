@@ -1,0 +1,253 @@
+"""JobProc: the base class of every job procedure, and the context a running job talks through."""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import _fs
+from ._output import LogFile, LogStream
+from .errors import JobTreeError
+
+log = logging.getLogger("jobtree")
+
+PROGRESS_WRITE_INTERVAL = 0.5
+"""Seconds between two writes of progress or status line to the running token."""
+
+
+class JobLost(BaseException):
+    """Raised inside a running job when its claim was taken away (its job was deleted, or taken
+    over by another worker). A BaseException so that ``except Exception`` in user code cannot keep
+    a job running that no longer belongs to this worker."""
+
+
+class _RunContext:
+    """What a JobProc needs while it runs: its directory, its attempt's logs, its token."""
+
+    def __init__(self, jobDir: str, attempt: int, tokenFile: str, claim: dict[str, Any]) -> None:
+        self.jobDir = jobDir
+        self.attempt = attempt
+        self.tokenFile = tokenFile
+        self.claim = claim
+        self.stdout = LogFile(jobDir, "stdout", attempt)
+        self.stderr = LogFile(jobDir, "stderr", attempt)
+        self.progress: float | None = None
+        self.statusLine: str | None = None
+        self.error: str | None = None
+        self.errorSet = False
+        self.lost = False
+        self.processes: set[subprocess.Popen[bytes]] = set()
+        self._lastWrite = 0.0
+        self._dirty = False
+        self._lock = threading.Lock()
+
+    def update(self, **fields: Any) -> None:
+        """Record progress/status; written to the running token at most every 0.5 s."""
+        with self._lock:
+            for k, v in fields.items():
+                setattr(self, k, v)
+            self._dirty = True
+            if time.monotonic() - self._lastWrite >= PROGRESS_WRITE_INTERVAL:
+                self._writeToken()
+
+    def _writeToken(self) -> None:
+        data = dict(self.claim, progress=self.progress, statusLine=self.statusLine)
+        self._lastWrite = time.monotonic()
+        self._dirty = False
+        if not _fs.rewriteInPlace(self.tokenFile, _fs.dumpJson(data)):
+            self.lost = True
+            raise JobLost(
+                f"job {self.jobDir} no longer belongs to this worker (deleted or taken over)"
+            )
+
+    def close(self) -> None:
+        self.stdout.close()
+        self.stderr.close()
+
+
+class JobProc:
+    """Base class of job procedures.
+
+    Subclass it and override :meth:`run`. The constructor's keyword arguments are the job's
+    parameters: ``createJob(MyProc, scene="a.blend")`` stores ``{"scene": "a.blend"}`` as JSON and
+    the worker calls ``MyProc(scene="a.blend").run()`` inside the job's directory.
+    """
+
+    label: str | None = None
+    _ctx: _RunContext | None = None
+
+    def __init__(self, label: str | None = None) -> None:
+        self.label = label
+
+    # -- to override ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Do the job's work. Raising an exception fails the job (its traceback is kept)."""
+
+    def postCreate(self, jobDir: str) -> None:
+        """Called once at submission, after the job's directory was created (put input files there)."""
+
+    def stdoutCallback(self, lineNr: int, line: str) -> None:
+        """Called for every line an :meth:`execCmd` command writes to stdout (1-based, no newline)."""
+
+    def stderrCallback(self, lineNr: int, line: str) -> None:
+        """Called for every line an :meth:`execCmd` command writes to stderr."""
+
+    # -- to call while running -----------------------------------------------------------------
+
+    @property
+    def runningDir(self) -> str | None:
+        """The job's directory while it runs (also the working directory); None otherwise."""
+        return self._ctx.jobDir if self._ctx is not None else None
+
+    def setProgress(self, percent: float) -> None:
+        """Report progress in percent (clamped to 0-100)."""
+        value = max(0.0, min(100.0, float(percent)))
+        self._context("setProgress").update(progress=int(value) if value.is_integer() else value)
+
+    def setStatusLine(self, text: str) -> None:
+        """Report a one-line status (shown beside the progress; newlines are replaced)."""
+        line = " ".join(str(text).splitlines())
+        self._context("setStatusLine").update(statusLine=line)
+
+    def setError(self, message: str | None = None) -> None:
+        """Mark the job as failed when run() returns (without raising)."""
+        ctx = self._context("setError")
+        ctx.errorSet = True
+        ctx.error = message if message is not None else ctx.error
+
+    def execCmd(self, cmd: str | Sequence[str] | Any) -> int:
+        """Run a command and return its exit code.
+
+        A list is an argv (no shell); a string is run by ``/bin/sh -c`` (explicitly a shell
+        command). Both pipes are streamed line by line into the job's logs and into
+        :meth:`stdoutCallback` / :meth:`stderrCallback`; no output is lost.
+        """
+        ctx = self._context("execCmd")
+        shell = isinstance(cmd, str)
+        if not shell and (isinstance(cmd, bytes) or not all(isinstance(a, str) for a in cmd)):
+            raise TypeError(f"execCmd needs a list of str or a shell string, not {cmd!r}")
+        args: Any = cmd if shell else list(cmd)
+        if not shell and not args:
+            raise ValueError("execCmd: empty argv")
+        log.debug("job %s: execCmd %r", ctx.jobDir, args)
+        proc = subprocess.Popen(
+            args,
+            shell=shell,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group, so all of it can be stopped at once
+        )
+        ctx.processes.add(proc)
+        try:
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            _pump(
+                [
+                    (proc.stdout.fileno(), ctx.stdout, self.stdoutCallback),
+                    (proc.stderr.fileno(), ctx.stderr, self.stderrCallback),
+                ]
+            )
+            return proc.wait()
+        finally:
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            if proc.poll() is None:
+                _killGroup(proc)
+            ctx.processes.discard(proc)
+
+    def _context(self, what: str) -> _RunContext:
+        ctx = self._ctx
+        if ctx is None:
+            raise JobTreeError(
+                f"{type(self).__name__}.{what}() can only be called while the job runs"
+            )
+        return ctx
+
+
+def _pump(streams: list[tuple[int, LogFile, Callable[[int, str], None]]]) -> None:
+    """Copy every pipe into its log and hand each complete line to its callback, in order."""
+    sel = selectors.DefaultSelector()
+    state: dict[int, tuple[LogFile, Callable[[int, str], None], list[Any]]] = {}
+    for fd, logFile, callback in streams:
+        sel.register(fd, selectors.EVENT_READ)
+        state[fd] = (logFile, callback, [b"", 0])  # [partial line, line number]
+    try:
+        while state:
+            for key, _ in sel.select():
+                fd = key.fd
+                logFile, callback, buf = state[fd]
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    sel.unregister(fd)
+                    del state[fd]
+                    if buf[0]:
+                        buf[1] += 1
+                        callback(buf[1], _decode(buf[0]))
+                    continue
+                logFile.write(chunk)
+                data = buf[0] + chunk
+                *lines, buf[0] = data.split(b"\n")
+                for line in lines:
+                    buf[1] += 1
+                    callback(buf[1], _decode(line.removesuffix(b"\r")))
+    finally:
+        sel.close()
+
+
+def _decode(line: bytes) -> str:
+    return line.decode("utf-8", "replace")
+
+
+def _killGroup(proc: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def stopProcesses(ctx: _RunContext) -> None:
+    """Kill every process group a job started (used when the job is lost or aborted)."""
+    for proc in list(ctx.processes):
+        if proc.poll() is None:
+            _killGroup(proc)
+
+
+class _Capture:
+    """Send print() and logging to the job's logs while it runs; restore everything afterwards."""
+
+    def __init__(self, ctx: _RunContext) -> None:
+        self.ctx = ctx
+        self.stdout = LogStream(ctx.stdout)
+        self.stderr = LogStream(ctx.stderr)
+        self.handler = logging.StreamHandler(self.stderr)
+        self.handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+
+    def __enter__(self) -> _Capture:
+        self.saved = (sys.stdout, sys.stderr, os.getcwd())
+        sys.stdout, sys.stderr = self.stdout, self.stderr
+        logging.getLogger().addHandler(self.handler)
+        os.chdir(self.ctx.jobDir)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeHandler(self.handler)
+        sys.stdout, sys.stderr, cwd = self.saved
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            log.warning("could not restore the working directory %s: %s", cwd, e)

@@ -1,0 +1,344 @@
+"""JobQueue: a queue directory, and createJobQueue to make one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from . import _fs, _options, _run
+from . import _layout as L
+from ._index import RootIndex, indexDir, release
+from .errors import (
+    CorruptJob,
+    JobNotFound,
+    JobRunningError,
+    JobTreeError,
+    QueueExists,
+    QueueNotFound,
+    QueueVersionError,
+)
+from .handle import JobHandle
+from .state import IdleReason, JobState
+from .submit import JobRoot
+
+REFRESH_SECONDS = 0.2
+"""How long a worker may work from one listing of the ready jobs before listing again."""
+SPREAD = 8
+"""After losing a race a worker skips up to SPREAD-1 candidates, so workers do not all chase one job."""
+
+
+def createJobQueue(location: str | os.PathLike[str], **settings: Any) -> JobQueue:
+    """Create a queue directory and return it as a :class:`JobQueue`.
+
+    The parent directory must exist. *settings* are stored in the queue and are the defaults of
+    every job's options (see the settings page of the docs); an unknown one is an error.
+    """
+    loc = os.path.abspath(os.fspath(location))
+    checked = _options.checkSettings(settings, f"queue {loc}")
+    parent = os.path.dirname(loc)
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(
+            f"cannot create queue {loc}: its parent directory {parent} does not exist"
+        )
+    try:
+        os.mkdir(loc)
+    except FileExistsError:
+        if os.path.exists(os.path.join(loc, L.QUEUE_FILE)):
+            raise QueueExists(
+                f"{loc} is already a jobtree queue; open it with JobQueue({loc!r})"
+            ) from None
+        if not os.path.isdir(loc):
+            raise QueueExists(
+                f"cannot create queue {loc}: it exists and is not a directory"
+            ) from None
+        if os.listdir(loc):
+            raise QueueExists(
+                f"cannot create queue {loc}: the directory is not empty and is not a queue; "
+                "choose an empty or new directory"
+            ) from None
+    for d in (L.ROOTS_DIR, L.STAGING_DIR, L.TRASH_DIR):
+        os.makedirs(os.path.join(loc, d), exist_ok=True)
+    marker = {
+        "format": L.FORMAT_NAME,
+        "version": L.FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "settings": checked,
+    }
+    # Written last, atomically: a half-created queue is never mistaken for one.
+    _fs.writeAtomic(os.path.join(loc, L.QUEUE_FILE), _fs.dumpJson(marker), fsync=True)
+    return JobQueue(loc)
+
+
+class JobQueue:
+    """A queue directory.
+
+    It holds no state about jobs: any number of JobQueue objects, in any processes on any hosts,
+    may use one queue at once, and any may be discarded at any time. (It keeps a short-lived
+    list of candidates to claim, a hint that every claim checks against the disk.)
+    ``JobQueue(None)`` is an empty queue that cannot receive jobs.
+    """
+
+    def __init__(
+        self, location: str | os.PathLike[str] | None, logger: logging.Logger | None = None
+    ) -> None:
+        self._logger = logger if logger is not None else logging.getLogger("jobtree")
+        self._candidates: list[tuple[Any, ...]] = []
+        self._cursor = 0
+        self._listedAt = -1e9
+        self._doneRoots: set[str] = set()
+        self._spread = random.Random()
+        if location is None:
+            self.location: str | None = None
+            self._settings: dict[str, Any] = {}
+            return
+        loc = os.path.abspath(os.fspath(location))
+        self.location = loc
+        markerFile = os.path.join(loc, L.QUEUE_FILE)
+        try:
+            marker = _fs.readJson(markerFile)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CorruptJob(f"queue file {markerFile} is corrupt ({exc})") from exc
+        except NotADirectoryError:
+            marker = None
+        if marker is None:
+            raise QueueNotFound(
+                f"{loc} is not a jobtree queue (no {L.QUEUE_FILE}); create one with createJobQueue()"
+            )
+        if not isinstance(marker, dict) or marker.get("format") != L.FORMAT_NAME:
+            raise CorruptJob(f"queue file {markerFile} is not a jobtree queue marker")
+        version = marker.get("version")
+        if not isinstance(version, int) or version > L.FORMAT_VERSION:
+            raise QueueVersionError(
+                f"queue {loc} has format version {version}, but this jobtree reads versions up to "
+                f"{L.FORMAT_VERSION}; upgrade jobtree on this host"
+            )
+        settings = marker.get("settings", {})
+        self._settings = dict(settings) if isinstance(settings, dict) else {}
+
+    # -- locations -----------------------------------------------------------------------------
+
+    def _need(self) -> str:
+        if self.location is None:
+            raise JobTreeError("JobQueue(None) is an empty queue and cannot receive jobs")
+        return self.location
+
+    @property
+    def _roots(self) -> str:
+        return os.path.join(self._need(), L.ROOTS_DIR)
+
+    @property
+    def _staging(self) -> str:
+        return os.path.join(self._need(), L.STAGING_DIR)
+
+    @property
+    def _trash(self) -> str:
+        return os.path.join(self._need(), L.TRASH_DIR)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The queue's settings (defaults for every job's options)."""
+        return dict(self._settings)
+
+    def __repr__(self) -> str:
+        return f"<JobQueue {self.location}>"
+
+    # -- submission ------------------------------------------------------------------------------
+
+    def createJobRoot(
+        self,
+        jobType: Any,
+        *,
+        label: str | None = None,
+        jobOptions: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> JobRoot:
+        """Start a new root. Nothing of it is visible to workers until it is activated."""
+        self._need()
+        return JobRoot(self, jobType, label, jobOptions, params)
+
+    createJob = createJobRoot
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _rootIds(self) -> list[str]:
+        if self.location is None:
+            return []
+        return sorted(n for n in _fs.listNames(self._roots) if L.ROOT_ID_RE.match(n))
+
+    def listJobs(self) -> list[JobHandle]:
+        """The activated roots in processing order: higher priority first, then submission order."""
+        handles = [self.jobHandle(os.path.join(self._roots, r)) for r in self._rootIds()]
+
+        def priority(h: JobHandle) -> int:
+            try:
+                p = h.jobOptions.get("priority", 0)
+            except (CorruptJob, OSError):
+                return 0
+            return p if isinstance(p, int) else 0
+
+        return sorted(handles, key=lambda h: (-priority(h), h.rootId))
+
+    def jobHandle(self, location: str | os.PathLike[str]) -> JobHandle:
+        """The JobHandle of a job directory inside this queue."""
+        loc = os.path.abspath(os.fspath(location))
+        rel = os.path.relpath(loc, self._roots)
+        parts = rel.split(os.sep)
+        if (
+            rel.startswith("..")
+            or not L.ROOT_ID_RE.match(parts[0])
+            or not all(L.CHILD_NAME_RE.match(p) for p in parts[1:])
+        ):
+            raise JobNotFound(f"{loc} is not a job directory of queue {self.location}")
+        if not os.path.isdir(loc):
+            raise JobNotFound(f"job {loc} does not exist (deleted, or never activated)")
+        rootDir = os.path.join(self._roots, parts[0])
+        return JobHandle(self, loc, rootDir, ".".join([L.ROOT_PATH, *parts[1:]]))
+
+    def idleReason(self) -> IdleReason | None:
+        """None when a job is runnable now; otherwise why nothing is."""
+        rootIds = self._rootIds()
+        if not rootIds:
+            return IdleReason.EMPTY
+        running = stuck = False
+        for rid in rootIds:
+            rootDir = os.path.join(self._roots, rid)
+            if os.path.exists(os.path.join(indexDir(rootDir, L.DONE), L.ROOT_PATH)):
+                continue
+            for state in RootIndex(rootDir).states().values():
+                if state is JobState.READY:
+                    return None
+                if state is JobState.RUNNING:
+                    running = True
+                elif state is not JobState.DONE:
+                    stuck = True
+        if running:
+            return IdleReason.RUNNING
+        return IdleReason.BLOCKED if stuck else IdleReason.ALL_DONE
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """List the ready jobs of every unfinished root and order them (docs/format.md)."""
+        candidates: list[tuple[Any, ...]] = []
+        rootIds = self._rootIds()
+        self._doneRoots.intersection_update(rootIds)
+        for rid in rootIds:
+            if rid in self._doneRoots:
+                continue
+            rootDir = os.path.join(self._roots, rid)
+            names = _fs.listNames(indexDir(rootDir, L.READY))
+            if not names:
+                if os.path.exists(os.path.join(indexDir(rootDir, L.DONE), L.ROOT_PATH)):
+                    self._doneRoots.add(rid)
+                continue
+            for name in names:
+                path, _, prio = name.partition("@")
+                try:
+                    key = (-int(prio[1:]), rid, tuple(int(p) for p in L.pathParts(path)))
+                except ValueError:
+                    self._logger.warning("ignoring a malformed ready entry %s in %s", name, rootDir)
+                    continue
+                candidates.append((key, rootDir, name, path))
+        candidates.sort(key=lambda c: c[0])
+        self._candidates = candidates
+        self._cursor = 0
+        self._listedAt = time.monotonic()
+
+    def _claimNext(self) -> tuple[str, str, str, dict[str, Any]] | None:
+        if time.monotonic() - self._listedAt > REFRESH_SECONDS:
+            self._refresh()
+        refreshed = False
+        while True:
+            while self._cursor < len(self._candidates):
+                _, rootDir, name, path = self._candidates[self._cursor]
+                self._cursor += 1
+                claimed = _run.claim(rootDir, name, path)
+                if claimed is not None:
+                    return rootDir, path, claimed[0], claimed[1]
+                # Lost a race: another worker works from the same list. Jump a random few
+                # places ahead so that we stop chasing it (a lone worker keeps strict order).
+                self._cursor += self._spread.randrange(SPREAD)
+            if refreshed:
+                return None
+            self._refresh()
+            refreshed = True
+
+    def runNextAvailableJob(self) -> bool:
+        """Claim one runnable job, run it in this process and return True; False when no job is
+        runnable right now (see :meth:`idleReason` for why)."""
+        if self.location is None:
+            return False
+        claimed = self._claimNext()
+        if claimed is None:
+            return False
+        rootDir, path, running, info = claimed
+        if _run.run(rootDir, path, running, info, self._logger):
+            self._listedAt = -1e9  # a parent became ready: list again before the next claim
+        return True
+
+    # -- deleting ------------------------------------------------------------------------------
+
+    def deleteJobs(self, jobs: JobHandle | Iterable[JobHandle], force: bool = False) -> None:
+        """Delete roots or subtrees. A subtree with a running job is refused (JobRunningError)
+        unless *force*; then its worker's result is discarded. Symbolic links are never followed."""
+        handles = [jobs] if isinstance(jobs, JobHandle) else list(jobs)
+        for h in handles:
+            if h.path == L.ROOT_PATH:
+                self._deleteRoot(h, force)
+            else:
+                self._deleteSubtree(h, force)
+
+    def _runningIn(self, index: RootIndex, paths: list[str]) -> list[str]:
+        return [p for p in paths if index.tokens[p][0] == L.RUNNING]
+
+    def _refuseRunning(self, h: JobHandle, running: list[str]) -> None:
+        raise JobRunningError(
+            f"cannot delete {h.location}: {len(running)} job(s) of it are running "
+            f"({', '.join(running[:5])}); wait for them, or pass force=True to discard their results"
+        )
+
+    def _deleteRoot(self, h: JobHandle, force: bool) -> None:
+        index = RootIndex(h.rootDir)
+        running = self._runningIn(index, list(index.tokens))
+        if running and not force:
+            self._refuseRunning(h, running)
+        trash = os.path.join(self._trash, f"{h.rootId}.{secrets.token_hex(4)}")
+        if not _fs.move(h.rootDir, trash):
+            raise JobNotFound(f"root {h.location} does not exist (already deleted?)")
+        _fs.removeTree(trash)
+
+    def _deleteSubtree(self, h: JobHandle, force: bool) -> None:
+        index = RootIndex(h.rootDir)
+        paths = index.subtree(h.path)
+        if not paths:
+            raise JobNotFound(f"job {h.location} is not in the queue (already deleted?)")
+        running = self._runningIn(index, paths)
+        if running and not force:
+            self._refuseRunning(h, running)
+        # Take every token out of the index first so no worker can claim a job of the subtree.
+        removed: list[tuple[str, bytes]] = []
+        raced = False
+        for p in paths:
+            state, name = index.tokens[p]
+            tokenFile = os.path.join(indexDir(h.rootDir, state), name)
+            content = _fs.readBytes(tokenFile)
+            if _fs.unlinkIfExists(tokenFile):
+                removed.append((tokenFile, content or b""))
+            else:
+                raced = True
+        if raced and not force:
+            running = self._runningIn(RootIndex(h.rootDir), paths)
+            if running:
+                for tokenFile, content in removed:  # put the subtree back as it was
+                    _fs.writeAtomic(tokenFile, content)
+                self._refuseRunning(h, running)
+        trash = os.path.join(self._trash, f"{h.rootId}.{h.path}.{secrets.token_hex(4)}")
+        if _fs.move(h.location, trash):
+            _fs.removeTree(trash)
+        # Whoever waited for the deleted jobs no longer does.
+        release(h.rootDir, paths)
