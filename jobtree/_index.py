@@ -72,7 +72,7 @@ class RootIndex:
         hold a failed job."""
         if self._states is None:
             states = {p: JobState(s) for p, (s, _) in self.tokens.items()}
-            bad = [p for p, s in states.items() if s is JobState.FAILED]
+            bad = [p for p, s in states.items() if s in (JobState.FAILED, JobState.CANCELLED)]
             if bad:
                 dependants: dict[str, list[str]] = {}
                 for job, deps in readDeps(self.rootDir).items():
@@ -96,15 +96,27 @@ class RootIndex:
         return [p for p in self.tokens if p == path or p.startswith(prefix)]
 
 
+def pausedBy(rootDir: str, path: str) -> str | None:
+    """The path of the job (itself or an ancestor) whose pause holds this job, or None."""
+    p: str | None = path
+    while p is not None:
+        if os.path.lexists(os.path.join(jobDirOf(rootDir, p), L.PAUSE_MARKER)):
+            return p
+        p = parentPath(p)
+    return None
+
+
 def makeReady(rootDir: str, path: str) -> bool:
-    """Move a waiting job's token to ready/. False when it was not waiting (already moved)."""
-    checkTransition(L.WAITING, L.READY)
+    """Move a waiting job's token to ready/ (paused/ inside a paused subtree). False when it was
+    not waiting (someone else moved it already)."""
     spec = readSpec(jobDirOf(rootDir, path))
     options = spec.get("jobOptions")
     priority = options.get("priority", 0) if isinstance(options, dict) else 0
+    target = L.PAUSED if pausedBy(rootDir, path) else L.READY
+    checkTransition(L.WAITING, target)
     return _fs.move(
         os.path.join(indexDir(rootDir, L.WAITING), path),
-        os.path.join(indexDir(rootDir, L.READY), L.readyName(path, int(priority))),
+        os.path.join(indexDir(rootDir, target), L.readyName(path, int(priority))),
     )
 
 

@@ -26,7 +26,15 @@ READY: Final = "ready"
 RUNNING: Final = "running"
 DONE: Final = "done"
 FAILED: Final = "failed"
-INDEX_STATES: Final = (WAITING, READY, RUNNING, DONE, FAILED)
+CANCELLED: Final = "cancelled"
+PAUSED: Final = "paused"
+INDEX_STATES: Final = (WAITING, READY, RUNNING, DONE, FAILED, CANCELLED, PAUSED)
+FINAL_STATES: Final = (DONE, FAILED, CANCELLED)
+
+CLOCK_DIR: Final = "clock"
+"""Per-process probe files whose server-stamped mtime tells the file server's time."""
+PAUSE_MARKER: Final = "_paused"
+"""An empty file in a job directory: its subtree is paused."""
 
 ROOT_PATH: Final = "root"
 """The path of a root job; sub-job paths are ``root.0002.0000``."""
@@ -56,8 +64,26 @@ def logFile(stream: str, attempt: int) -> str:
     return f"{stream}.{attempt}.log"
 
 
-def readyName(path: str, priority: int) -> str:
+def readyName(path: str, priority: int, notBefore: float | None = None) -> str:
+    """``root.0001@p5``, or ``root.0001@p5@t1795897812`` for a job that may not start before that
+    time (seconds since the epoch, by the file server's clock)."""
+    if notBefore:
+        return f"{path}@p{priority}@t{int(notBefore)}"
     return f"{path}@p{priority}"
+
+
+def parseReadyName(name: str) -> tuple[str, int, int]:
+    """(path, priority, notBefore or 0) of a ready/paused token name; ValueError if malformed."""
+    path, *fields = name.split("@")
+    priority, notBefore = 0, 0
+    for f in fields:
+        if f.startswith("p"):
+            priority = int(f[1:])
+        elif f.startswith("t"):
+            notBefore = int(f[1:])
+        else:
+            raise ValueError(f"malformed token name {name!r}")
+    return path, priority, notBefore
 
 
 def runningName(path: str, claim: str) -> str:

@@ -1,6 +1,6 @@
 """One step of a worker: claim a ready job, run it in this process, commit, release dependants.
 
-See docs/format.md, "Claiming a job" and "Finishing a job".
+See docs/format.md ("Claiming a job", "Finishing a job") and docs/resilience.md.
 """
 
 from __future__ import annotations
@@ -12,139 +12,274 @@ import secrets
 import socket
 import time
 import traceback
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from . import _fs, _procs
 from . import _layout as L
-from ._index import indexDir, jobDirOf, readSpec, release
-from .proc import JobLost, JobProc, _Capture, _RunContext, stopProcesses
+from ._index import indexDir, jobDirOf, pausedBy, readSpec, release
+from .lease import Interrupted, Watch
+from .proc import JobLost, JobProc, RetryLater, _Capture, _RunContext, stopProcesses
 from .state import checkTransition
+
+if TYPE_CHECKING:
+    from .queue import JobQueue
 
 HOST = socket.gethostname()
 
 
-def claim(rootDir: str, readyName: str, path: str) -> tuple[str, dict[str, Any]] | None:
-    """Try to claim one ready job. Returns (running token file, claim) or None if another
-    worker won it (or the root was deleted meanwhile): losing a race is never an error."""
+@dataclass
+class Claimed:
+    rootDir: str
+    path: str
+    running: str
+    info: dict[str, Any]
+    spec: dict[str, Any] | None = None
+    specError: Exception | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def jobDir(self) -> str:
+        return jobDirOf(self.rootDir, self.path)
+
+
+def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | None:
+    """Try to claim one ready job. Returns None if another worker won it (or the root was
+    deleted meanwhile): losing a race is never an error."""
     claimId = secrets.token_hex(6)
     running = os.path.join(indexDir(rootDir, L.RUNNING), L.runningName(path, claimId))
     if not _fs.move(os.path.join(indexDir(rootDir, L.READY), readyName), running):
         return None
-    # The token is ours now. It holds the previous claim (if the job ran before): continue
-    # its attempt count, then write our claim into the same inode (a claim creates no inode).
+    # The token is ours now. It holds the previous claim if the job ran before: continue its
+    # counts, then write our claim into the same inode (a claim creates no inode).
     try:
         fd = os.open(running, os.O_RDWR)
     except OSError as exc:
-        if _fs.isGone(exc):  # deleted (deleteJobs with force) right after our rename
+        if _fs.isGone(exc):  # deleted (deleteJobs with force, cancel) right after our rename
             return None
         raise
     try:
-        old = os.pread(fd, 1 << 16, 0)
+        old = os.pread(fd, 1 << 20, 0)
         try:
             previous = json.loads(old) if old.strip() else {}
         except ValueError:
             previous = {}
-        attempt = previous.get("attempt", 0) if isinstance(previous, dict) else 0
+        if not isinstance(previous, dict):
+            previous = {}
+        claimed = Claimed(rootDir, path, running, {})
+        try:
+            claimed.spec = readSpec(claimed.jobDir)
+            opts = claimed.spec.get("jobOptions")
+            claimed.options = dict(opts) if isinstance(opts, dict) else {}
+        except Exception as exc:
+            claimed.specError = exc
+        holder = pausedBy(rootDir, path)
+        if holder is not None:
+            # Paused after the listing: hand the token to paused/ untouched and claim another.
+            checkTransition(L.RUNNING, L.PAUSED)
+            _fs.move(running, os.path.join(indexDir(rootDir, L.PAUSED), readyName))
+            return None
+        attempt = previous.get("attempt", 0)
         info = {
-            "claim": claimId,
-            "attempt": (attempt if isinstance(attempt, int) else 0) + 1,
-            "host": HOST,
-            "pid": os.getpid(),
-            "startTime": time.time(),
+            k: previous[k] for k in ("failures", "lost", "history", "retryBase") if k in previous
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, _fs.dumpJson(info), 0)
+        info.update(
+            claim=claimId,
+            attempt=(attempt if isinstance(attempt, int) else 0) + 1,
+            host=HOST,
+            pid=os.getpid(),
+            startTime=time.time(),
+            leaseSeconds=float(claimed.options.get("leaseSeconds", 60.0)),
+        )
+        claimed.info = info
+        os.pwrite(fd, _fs.padTo(_fs.dumpJson(info), len(old)), 0)
     finally:
         os.close(fd)
-    return running, info
+    return claimed
 
 
-def unclaim(rootDir: str, running: str, path: str) -> None:
-    """Give a claimed job back (the worker is being interrupted): it becomes ready again."""
+def _readyTarget(c: Claimed, notBefore: float | None = None) -> str:
+    priority = c.options.get("priority", 0)
+    return os.path.join(
+        indexDir(c.rootDir, L.READY),
+        L.readyName(c.path, priority if isinstance(priority, int) else 0, notBefore),
+    )
+
+
+def unclaim(c: Claimed) -> None:
+    """Give a claimed job back untouched (the worker is being interrupted): ready again."""
     checkTransition(L.RUNNING, L.READY)
-    try:
-        priority = int(readSpec(jobDirOf(rootDir, path))["jobOptions"]["priority"])  # type: ignore[index]
-    except Exception:
-        priority = 0
-    _fs.move(running, os.path.join(indexDir(rootDir, L.READY), L.readyName(path, priority)))
+    _fs.move(c.running, _readyTarget(c))
 
 
-def run(
-    rootDir: str, path: str, running: str, info: dict[str, Any], logger: logging.Logger
-) -> list[str]:
+def run(q: JobQueue, c: Claimed, logger: logging.Logger) -> list[str]:
     """Run a claimed job to the end and commit it. Returns the paths this made ready."""
-    jobDir = jobDirOf(rootDir, path)
-    ctx = _RunContext(jobDir, info["attempt"], running, info)
+    jobDir = c.jobDir
+    logLimit = c.options.get("logLimit", 64 << 20)
+    ctx = _RunContext(jobDir, c.info["attempt"], c.running, c.info, int(logLimit))
     outcome, error, tb = L.DONE, None, None
+    retryDelay: float | None = None
     proc: JobProc | None = None
+    watch: Watch | None = None
+    monitor = q._monitor
+    where = f"job {jobDir}"
     try:
-        spec = readSpec(jobDir)
-        params = spec.get("params", {})
+        if c.spec is None:
+            raise c.specError or RuntimeError("no job file")
+        q._policy.verify(os.path.basename(c.rootDir), c.path, c.spec, where)
+        params = c.spec.get("params", {})
         if not isinstance(params, dict):
             raise TypeError(f"job file {jobDir}/{L.JOB_FILE}: params is not a JSON object")
-        cls = _procs.resolve(str(spec["jobType"]))
-        with _Capture(ctx):
-            try:
-                proc = cls(**params)
-                proc._ctx = ctx
-                proc.run()
-            except JobLost:
-                raise
-            except (Exception, SystemExit) as exc:
-                outcome = L.FAILED
-                error = _describe(exc)
-                tb = traceback.format_exc()
-                ctx.stderr.write(tb.encode("utf-8", "backslashreplace"))
+        cls = _procs.resolve(str(c.spec["jobType"]))
+        watch = monitor.watch(ctx, c.options)
+        # Until monitor.quiesce() returns, the monitor may raise Interrupted in this thread at
+        # any bytecode; what happened is then read from watch.reason.
+        try:
+            with _Capture(ctx):
+                try:
+                    proc = cls(**params)
+                    proc._ctx = ctx
+                    proc.run()
+                except (JobLost, Interrupted):
+                    raise
+                except RetryLater as exc:
+                    outcome, error = (
+                        "retry",
+                        f"asked to retry later: {exc.reason or 'no reason given'}",
+                    )
+                    retryDelay = exc.delay
+                except (Exception, SystemExit) as exc:
+                    outcome, error = L.FAILED, _describe(exc)
+                    tb = traceback.format_exc()
+                    ctx.stderr.write(tb.encode("utf-8", "backslashreplace"))
+        except Interrupted:
+            watch.delivered = True
+        except JobLost:
+            ctx.lost = True  # noticed by setProgress/setStatusLine: the token was gone
+        finally:
+            monitor.quiesce(watch)
         if ctx.errorSet and outcome == L.DONE:
-            outcome = L.FAILED
-            error = ctx.error or "the job called setError()"
-    except JobLost:
-        logger.warning(
-            "job %s: it no longer belongs to this worker; its result is discarded", jobDir
-        )
-        return []
+            outcome, error = L.FAILED, ctx.error or "the job called setError()"
+        if watch.reason in ("timeout", "hang"):
+            limit = c.options.get("timeout" if watch.reason == "timeout" else "hangTimeout")
+            what = (
+                "ran longer than its timeout"
+                if watch.reason == "timeout"
+                else "showed no progress or output for its hangTimeout"
+            )
+            outcome, error, tb = (
+                L.FAILED,
+                f"{what} of {limit} s; it and its processes were killed",
+                None,
+            )
+            ctx.stderr.write(f"\njobtree: {error}\n".encode())
     except KeyboardInterrupt:
         stopProcesses(ctx)
-        unclaim(rootDir, running, path)
+        if watch is not None:
+            monitor.quiesce(watch)
+        ctx.close()
+        unclaim(c)
         raise
     except Exception as exc:
-        # The job could not even start (corrupt job file, procedure not importable, ...).
+        # The job could not even start (corrupt job file, procedure not importable, refused by
+        # the queue's security settings, ...): fail it with a message that names it.
         outcome, error, tb = L.FAILED, _describe(exc), traceback.format_exc()
-        try:
-            ctx.stderr.write(f"jobtree: {error}\n".encode("utf-8", "backslashreplace"))
-        except OSError:
-            pass
+        ctx.stderr.write(f"jobtree: {where}: {error}\n".encode("utf-8", "backslashreplace"))
     finally:
         if proc is not None:
             proc._ctx = None
         stopProcesses(ctx)
         ctx.close()
+    if ctx.lost or (watch is not None and watch.reason == "lost"):
+        _abandon(q, c, ctx, logger)
+        return []
+    return _commit(q, c, ctx, outcome, error, tb, retryDelay, logger)
 
+
+def _commit(
+    q: JobQueue,
+    c: Claimed,
+    ctx: _RunContext,
+    outcome: str,
+    error: str | None,
+    tb: str | None,
+    retryDelay: float | None,
+    logger: logging.Logger,
+) -> list[str]:
+    now = q._clock.now()  # the file server's clock: retry delays are judged by it
+    info = c.info
+    failures = int(info.get("failures", 0) or 0) + (outcome == L.FAILED)
+    maxAttempts = int(c.options.get("maxAttempts", 1) or 1)
+    retry = outcome == "retry" or (outcome == L.FAILED and failures < maxAttempts)
     record = dict(
         info,
         endTime=time.time(),
-        outcome=outcome,
-        progress=ctx.progress if outcome == L.FAILED else 100,
+        outcome="retry" if outcome == "retry" else outcome,
+        progress=100 if outcome == L.DONE else ctx.progress,
         statusLine=ctx.statusLine,
         error=error,
         traceback=tb,
     )
+    record.pop("history", None)
     if outcome == L.FAILED:
-        logger.warning("job %s failed: %s", jobDir, error)
+        more = f"; retry {failures + 1} of {maxAttempts} later" if retry else ""
+        logger.warning("job %s failed: %s%s", c.jobDir, error, more)
     try:
-        _fs.writeNew(os.path.join(jobDir, L.attemptFile(info["attempt"])), _fs.dumpJson(record))
+        _fs.writeNew(os.path.join(c.jobDir, L.attemptFile(info["attempt"])), _fs.dumpJson(record))
     except OSError as exc:
-        if not _fs.isGone(exc):
-            raise
-    # The commit: one rename. If the token is no longer where we put it, the job was taken away
-    # from us (deleted, or later: taken over) and nothing else may be written.
-    checkTransition(L.RUNNING, outcome)
-    if not _fs.move(running, os.path.join(indexDir(rootDir, outcome), path)):
-        logger.warning("job %s: claim was taken away before the commit; result discarded", jobDir)
+        logger.warning("job %s: could not write its attempt record: %s", c.jobDir, exc)
+    summary = {
+        "attempt": info["attempt"],
+        "claim": info["claim"],
+        "host": info["host"],
+        "outcome": record["outcome"],
+    }
+    final = dict(info, failures=failures, history=[*info.get("history", []), summary])
+    if retry:
+        delay = retryDelay if retryDelay is not None else c.options.get("retryDelay", 10.0)
+        target = _readyTarget(c, now + float(delay) if delay else None)
+        newState = L.READY
+    else:
+        newState = outcome
+        target = os.path.join(indexDir(c.rootDir, outcome), c.path)
+    # The token's content first (we still own it; False means it was taken away meanwhile).
+    # A first attempt that succeeded needs no update: the claim already says all of it.
+    firstTry = newState == L.DONE and not info.get("history") and failures == 0
+    if not firstTry and not _fs.rewriteInPlace(c.running, _fs.dumpJson(final)):
+        _abandon(q, c, ctx, logger)
         return []
-    if outcome == L.DONE:
-        return release(rootDir, [path])
+    # ...then the commit: one rename. If the token is no longer where we put it, the job was
+    # taken away from us (deleted, cancelled or taken over) and nothing else may be written.
+    checkTransition(L.RUNNING, newState)
+    if not _fs.move(c.running, target):
+        _abandon(q, c, ctx, logger)
+        return []
+    if newState == L.DONE:
+        return release(c.rootDir, [c.path])
     return []
+
+
+def _abandon(q: JobQueue, c: Claimed, ctx: _RunContext, logger: logging.Logger) -> None:
+    """Our claim was taken away: change nothing the new owner owns. Only our own attempt record
+    says what happened to this attempt."""
+    stopProcesses(ctx)
+    how = (
+        "cancelled"
+        if os.path.lexists(os.path.join(indexDir(c.rootDir, L.CANCELLED), c.path))
+        else "lost"
+    )
+    logger.warning(
+        "job %s: attempt %s is no longer this worker's (%s); its result is discarded",
+        c.jobDir,
+        c.info.get("attempt"),
+        "cancelled" if how == "cancelled" else "taken over or deleted",
+    )
+    record = dict(c.info, endTime=time.time(), outcome=how, progress=ctx.progress)
+    record.pop("history", None)
+    try:
+        _fs.writeNew(os.path.join(c.jobDir, L.attemptFile(c.info["attempt"])), _fs.dumpJson(record))
+    except OSError:
+        pass
 
 
 def _describe(exc: BaseException) -> str:

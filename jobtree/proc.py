@@ -22,22 +22,48 @@ PROGRESS_WRITE_INTERVAL = 0.5
 """Seconds between two writes of progress or status line to the running token."""
 
 
+MAX_LINE = 1 << 16
+"""Longest line handed to a callback; the rest of a longer line is cut (the log keeps it all)."""
+
+
 class JobLost(BaseException):
-    """Raised inside a running job when its claim was taken away (its job was deleted, or taken
-    over by another worker). A BaseException so that ``except Exception`` in user code cannot keep
-    a job running that no longer belongs to this worker."""
+    """Raised inside a running job when its claim was taken away (its job was deleted, cancelled,
+    or taken over by another worker after its lease expired). A BaseException so that
+    ``except Exception`` in user code cannot keep running a job that is no longer this worker's."""
+
+
+class JobTimeout(BaseException):
+    """Raised inside a running job that exceeded its ``timeout`` or ``hangTimeout``."""
+
+
+class RetryLater(Exception):
+    """Raise from :meth:`JobProc.run` to give the job back and have it run again later
+    (after *delay* seconds, default the job's ``retryDelay``). It does not count as a failure."""
+
+    def __init__(self, reason: str = "", delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
 
 
 class _RunContext:
     """What a JobProc needs while it runs: its directory, its attempt's logs, its token."""
 
-    def __init__(self, jobDir: str, attempt: int, tokenFile: str, claim: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        jobDir: str,
+        attempt: int,
+        tokenFile: str,
+        claim: dict[str, Any],
+        logLimit: int = 64 << 20,
+    ) -> None:
         self.jobDir = jobDir
         self.attempt = attempt
         self.tokenFile = tokenFile
         self.claim = claim
-        self.stdout = LogFile(jobDir, "stdout", attempt)
-        self.stderr = LogFile(jobDir, "stderr", attempt)
+        self.stdout = LogFile(jobDir, "stdout", attempt, logLimit)
+        self.stderr = LogFile(jobDir, "stderr", attempt, logLimit)
+        self._activity = time.monotonic()
         self.progress: float | None = None
         self.statusLine: str | None = None
         self.error: str | None = None
@@ -48,24 +74,40 @@ class _RunContext:
         self._dirty = False
         self._lock = threading.Lock()
 
+    @property
+    def lastActivity(self) -> float:
+        """When the job last showed progress, a status line or output (monotonic clock)."""
+        return max(self._activity, self.stdout.lastWrite, self.stderr.lastWrite)
+
     def update(self, **fields: Any) -> None:
-        """Record progress/status; written to the running token at most every 0.5 s."""
+        """Record progress/status; written to the running token at most every 0.5 s (the
+        monitor writes a held-back update at its next tick)."""
         with self._lock:
             for k, v in fields.items():
+                if getattr(self, k) != v:
+                    self._activity = time.monotonic()
                 setattr(self, k, v)
             self._dirty = True
-            if time.monotonic() - self._lastWrite >= PROGRESS_WRITE_INTERVAL:
-                self._writeToken()
+            due = time.monotonic() - self._lastWrite >= PROGRESS_WRITE_INTERVAL
+            if due and not self._writeToken():
+                self.lost = True
+                raise JobLost(f"job {self.jobDir} no longer belongs to this worker")
 
-    def _writeToken(self) -> None:
+    def flushDue(self) -> bool:
+        """A progress or status update is waiting and may be written now."""
+        return self._dirty and time.monotonic() - self._lastWrite >= PROGRESS_WRITE_INTERVAL
+
+    def renew(self) -> bool:
+        """Renew the lease (rewriting the token makes the file server stamp its mtime) with the
+        latest progress. False when the token is gone: the claim was taken away."""
+        with self._lock:
+            return self._writeToken()
+
+    def _writeToken(self) -> bool:
         data = dict(self.claim, progress=self.progress, statusLine=self.statusLine)
         self._lastWrite = time.monotonic()
         self._dirty = False
-        if not _fs.rewriteInPlace(self.tokenFile, _fs.dumpJson(data)):
-            self.lost = True
-            raise JobLost(
-                f"job {self.jobDir} no longer belongs to this worker (deleted or taken over)"
-            )
+        return _fs.rewriteInPlace(self.tokenFile, _fs.dumpJson(data))
 
     def close(self) -> None:
         self.stdout.close()
@@ -174,32 +216,61 @@ class JobProc:
         return ctx
 
 
+class _LineSplitter:
+    """Splits one pipe's bytes into lines for a callback. A line longer than MAX_LINE is handed
+    out cut to MAX_LINE and the rest of it is skipped, so a line that never ends cannot eat the
+    memory (the log file keeps every byte, up to logLimit)."""
+
+    def __init__(self, callback: Callable[[int, str], None]) -> None:
+        self.callback = callback
+        self.partial = b""
+        self.lineNr = 0
+        self.skipping = False
+
+    def _deliver(self, line: bytes) -> None:
+        self.lineNr += 1
+        self.callback(self.lineNr, _decode(line.removesuffix(b"\r")[:MAX_LINE]))
+
+    def feed(self, chunk: bytes) -> None:
+        *lines, rest = (self.partial + chunk).split(b"\n")
+        for line in lines:
+            if self.skipping:  # the end of a line that was already handed out, cut
+                self.skipping = False
+                continue
+            self._deliver(line)
+        if self.skipping:
+            rest = b""
+        elif len(rest) > MAX_LINE:
+            self._deliver(rest)
+            self.skipping = True
+            rest = b""
+        self.partial = rest
+
+    def close(self) -> None:
+        if self.partial and not self.skipping:
+            self._deliver(self.partial)
+        self.partial = b""
+
+
 def _pump(streams: list[tuple[int, LogFile, Callable[[int, str], None]]]) -> None:
     """Copy every pipe into its log and hand each complete line to its callback, in order."""
     sel = selectors.DefaultSelector()
-    state: dict[int, tuple[LogFile, Callable[[int, str], None], list[Any]]] = {}
+    state: dict[int, tuple[LogFile, _LineSplitter]] = {}
     for fd, logFile, callback in streams:
         sel.register(fd, selectors.EVENT_READ)
-        state[fd] = (logFile, callback, [b"", 0])  # [partial line, line number]
+        state[fd] = (logFile, _LineSplitter(callback))
     try:
         while state:
             for key, _ in sel.select():
-                fd = key.fd
-                logFile, callback, buf = state[fd]
-                chunk = os.read(fd, 1 << 16)
+                logFile, splitter = state[key.fd]
+                chunk = os.read(key.fd, 1 << 16)
                 if not chunk:
-                    sel.unregister(fd)
-                    del state[fd]
-                    if buf[0]:
-                        buf[1] += 1
-                        callback(buf[1], _decode(buf[0]))
+                    sel.unregister(key.fd)
+                    del state[key.fd]
+                    splitter.close()
                     continue
                 logFile.write(chunk)
-                data = buf[0] + chunk
-                *lines, buf[0] = data.split(b"\n")
-                for line in lines:
-                    buf[1] += 1
-                    callback(buf[1], _decode(line.removesuffix(b"\r")))
+                splitter.feed(chunk)
     finally:
         sel.close()
 

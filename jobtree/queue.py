@@ -10,9 +10,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from . import _fs, _options, _run
+from . import _fs, _options, _run, control
 from . import _layout as L
 from ._index import RootIndex, indexDir, release
+from .check import Problem, check
 from .errors import (
     CorruptJob,
     JobNotFound,
@@ -23,9 +24,13 @@ from .errors import (
     QueueVersionError,
 )
 from .handle import JobHandle
+from .lease import Monitor, ServerClock, staleTokens, takeOver
+from .security import Policy, makeDir
 from .state import IdleReason, JobState
 from .submit import JobRoot
 
+TAKEOVER_SCAN_SECONDS = 1.0
+"""How often a worker looks for expired leases while it lists ready jobs."""
 REFRESH_SECONDS = 0.2
 """How long a worker may work from one listing of the ready jobs before listing again."""
 SPREAD = 8
@@ -61,8 +66,12 @@ def createJobQueue(location: str | os.PathLike[str], **settings: Any) -> JobQueu
                 f"cannot create queue {loc}: the directory is not empty and is not a queue; "
                 "choose an empty or new directory"
             ) from None
-    for d in (L.ROOTS_DIR, L.STAGING_DIR, L.TRASH_DIR):
-        os.makedirs(os.path.join(loc, d), exist_ok=True)
+    shared = bool(checked.get("shared"))
+    if shared:
+        os.chmod(loc, 0o2775)
+    for d in (L.ROOTS_DIR, L.STAGING_DIR, L.TRASH_DIR, L.CLOCK_DIR):
+        if not os.path.isdir(os.path.join(loc, d)):
+            makeDir(os.path.join(loc, d), shared)
     marker = {
         "format": L.FORMAT_NAME,
         "version": L.FORMAT_VERSION,
@@ -84,7 +93,11 @@ class JobQueue:
     """
 
     def __init__(
-        self, location: str | os.PathLike[str] | None, logger: logging.Logger | None = None
+        self,
+        location: str | os.PathLike[str] | None,
+        logger: logging.Logger | None = None,
+        *,
+        keyFile: str | None = None,
     ) -> None:
         self._logger = logger if logger is not None else logging.getLogger("jobtree")
         self._candidates: list[tuple[Any, ...]] = []
@@ -92,9 +105,12 @@ class JobQueue:
         self._listedAt = -1e9
         self._doneRoots: set[str] = set()
         self._spread = random.Random()
+        self._scannedAt = -1e9
+        self._monitorObj: Monitor | None = None
         if location is None:
             self.location: str | None = None
             self._settings: dict[str, Any] = {}
+            self._policy = Policy("<empty queue>", {}, keyFile)
             return
         loc = os.path.abspath(os.fspath(location))
         self.location = loc
@@ -119,6 +135,25 @@ class JobQueue:
             )
         settings = marker.get("settings", {})
         self._settings = dict(settings) if isinstance(settings, dict) else {}
+        self._policy = Policy(loc, self._settings, keyFile)
+        self._clockObj: ServerClock | None = None
+
+    @property
+    def _clock(self) -> ServerClock:
+        if self._clockObj is None:
+            self._clockObj = ServerClock(self._need())
+        return self._clockObj
+
+    @property
+    def _monitor(self) -> Monitor:
+        if self._monitorObj is None:
+            self._monitorObj = Monitor()
+        return self._monitorObj
+
+    def close(self) -> None:
+        """Remove this process's clock probe file (a JobQueue needs no closing otherwise)."""
+        if self.location is not None and self._clockObj is not None:
+            self._clockObj.close()
 
     # -- locations -----------------------------------------------------------------------------
 
@@ -204,20 +239,34 @@ class JobQueue:
         rootIds = self._rootIds()
         if not rootIds:
             return IdleReason.EMPTY
-        running = stuck = False
+        running = stuck = paused = delayed = False
+        now = self._clock.now()
         for rid in rootIds:
             rootDir = os.path.join(self._roots, rid)
             if os.path.exists(os.path.join(indexDir(rootDir, L.DONE), L.ROOT_PATH)):
                 continue
-            for state in RootIndex(rootDir).states().values():
+            index = RootIndex(rootDir)
+            for path, state in index.states().items():
                 if state is JobState.READY:
-                    return None
-                if state is JobState.RUNNING:
+                    if L.parseReadyName(index.tokens[path][1])[2] <= now:
+                        return None
+                    delayed = True
+                elif state is JobState.RUNNING:
+                    running = True
+                elif state is JobState.PAUSED:
+                    paused = True
+                elif state is JobState.WAITING:
+                    # Nothing it waits for failed: a worker is between committing its last
+                    # sub-job and releasing it (or died there, which check() repairs).
                     running = True
                 elif state is not JobState.DONE:
                     stuck = True
         if running:
             return IdleReason.RUNNING
+        if delayed:
+            return IdleReason.DELAYED
+        if paused:
+            return IdleReason.PAUSED
         return IdleReason.BLOCKED if stuck else IdleReason.ALL_DONE
 
     # -- running -------------------------------------------------------------------------------
@@ -227,29 +276,41 @@ class JobQueue:
         candidates: list[tuple[Any, ...]] = []
         rootIds = self._rootIds()
         self._doneRoots.intersection_update(rootIds)
+        now = self._clock.now()
+        scan = time.monotonic() - self._scannedAt > TAKEOVER_SCAN_SECONDS
+        if scan:
+            self._scannedAt = time.monotonic()
         for rid in rootIds:
             if rid in self._doneRoots:
                 continue
             rootDir = os.path.join(self._roots, rid)
+            if scan:
+                self._takeOverStale(rootDir, now)
             names = _fs.listNames(indexDir(rootDir, L.READY))
             if not names:
                 if os.path.exists(os.path.join(indexDir(rootDir, L.DONE), L.ROOT_PATH)):
                     self._doneRoots.add(rid)
                 continue
             for name in names:
-                path, _, prio = name.partition("@")
                 try:
-                    key = (-int(prio[1:]), rid, tuple(int(p) for p in L.pathParts(path)))
+                    path, prio, notBefore = L.parseReadyName(name)
+                    key = (-prio, rid, tuple(int(p) for p in L.pathParts(path)))
                 except ValueError:
                     self._logger.warning("ignoring a malformed ready entry %s in %s", name, rootDir)
                     continue
+                if notBefore > now:
+                    continue  # a retry delay or notBefore that has not passed (server clock)
                 candidates.append((key, rootDir, name, path))
         candidates.sort(key=lambda c: c[0])
         self._candidates = candidates
         self._cursor = 0
         self._listedAt = time.monotonic()
 
-    def _claimNext(self) -> tuple[str, str, str, dict[str, Any]] | None:
+    def _takeOverStale(self, rootDir: str, now: float) -> None:
+        for name, _claim, age in staleTokens(rootDir, now):
+            takeOver(rootDir, name, now, f"lease expired {age:.1f} s ago")
+
+    def _claimNext(self) -> _run.Claimed | None:
         if time.monotonic() - self._listedAt > REFRESH_SECONDS:
             self._refresh()
         refreshed = False
@@ -257,9 +318,9 @@ class JobQueue:
             while self._cursor < len(self._candidates):
                 _, rootDir, name, path = self._candidates[self._cursor]
                 self._cursor += 1
-                claimed = _run.claim(rootDir, name, path)
+                claimed = _run.claim(self, rootDir, name, path)
                 if claimed is not None:
-                    return rootDir, path, claimed[0], claimed[1]
+                    return claimed
                 # Lost a race: another worker works from the same list. Jump a random few
                 # places ahead so that we stop chasing it (a lone worker keeps strict order).
                 self._cursor += self._spread.randrange(SPREAD)
@@ -273,11 +334,12 @@ class JobQueue:
         runnable right now (see :meth:`idleReason` for why)."""
         if self.location is None:
             return False
+        if self._policy.signed:
+            self._policy.key()  # a worker without the key must not fail jobs: refuse to start
         claimed = self._claimNext()
         if claimed is None:
             return False
-        rootDir, path, running, info = claimed
-        if _run.run(rootDir, path, running, info, self._logger):
+        if _run.run(self, claimed, self._logger):
             self._listedAt = -1e9  # a parent became ready: list again before the next claim
         return True
 
@@ -320,25 +382,47 @@ class JobQueue:
         running = self._runningIn(index, paths)
         if running and not force:
             self._refuseRunning(h, running)
-        # Take every token out of the index first so no worker can claim a job of the subtree.
-        removed: list[tuple[str, bytes]] = []
-        raced = False
-        for p in paths:
-            state, name = index.tokens[p]
-            tokenFile = os.path.join(indexDir(h.rootDir, state), name)
-            content = _fs.readBytes(tokenFile)
-            if _fs.unlinkIfExists(tokenFile):
-                removed.append((tokenFile, content or b""))
-            else:
-                raced = True
-        if raced and not force:
-            running = self._runningIn(RootIndex(h.rootDir), paths)
-            if running:
-                for tokenFile, content in removed:  # put the subtree back as it was
-                    _fs.writeAtomic(tokenFile, content)
-                self._refuseRunning(h, running)
+        # Hide the whole subtree with one rename, then take its tokens out of the index: a job
+        # claimed in between finds no directory and a token that is gone (it is fenced).
         trash = os.path.join(self._trash, f"{h.rootId}.{h.path}.{secrets.token_hex(4)}")
-        if _fs.move(h.location, trash):
-            _fs.removeTree(trash)
+        if not _fs.move(h.location, trash):
+            raise JobNotFound(f"job {h.location} does not exist (already deleted?)")
+        for p in paths:
+            for state in L.INDEX_STATES:
+                for name in _fs.listNames(indexDir(h.rootDir, state)):
+                    if L.tokenPath(name) == p:
+                        _fs.unlinkIfExists(os.path.join(indexDir(h.rootDir, state), name))
+        _fs.removeTree(trash)
         # Whoever waited for the deleted jobs no longer does.
         release(h.rootDir, paths)
+
+    # -- requests (anyone may make them; see jobtree.control) ----------------------------------
+
+    def cancel(self, jobs: JobHandle | Iterable[JobHandle]) -> int:
+        """Cancel jobs and their unfinished sub-jobs; running ones are stopped by their workers
+        within about a second. Returns how many jobs were cancelled."""
+        return control.cancel(self._handles(jobs))
+
+    def pause(self, jobs: JobHandle | Iterable[JobHandle]) -> int:
+        """Hold these subtrees: no job of them starts until :meth:`resume` (running ones finish)."""
+        return control.pause(self._handles(jobs))
+
+    def resume(self, jobs: JobHandle | Iterable[JobHandle]) -> int:
+        """Lift pauses on and below these jobs."""
+        return control.resume(self._handles(jobs))
+
+    def setPriority(self, jobs: JobHandle | Iterable[JobHandle], priority: int) -> int:
+        """Set the priority of every job of these subtrees."""
+        return control.setPriority(self._handles(jobs), priority)
+
+    def retry(self, jobs: JobHandle | Iterable[JobHandle], recursive: bool = True) -> int:
+        """Run failed or cancelled jobs again (with *recursive*, all of their subtrees)."""
+        return control.retry(self._handles(jobs), recursive)
+
+    def check(self, repair: bool = False) -> list[Problem]:
+        """Find (and with *repair* fix) stale claims, half-submitted roots, orphaned temporary
+        files and half-done cascades. Safe while workers run; a second run finds nothing."""
+        return check(self, repair)
+
+    def _handles(self, jobs: JobHandle | Iterable[JobHandle]) -> list[JobHandle]:
+        return [jobs] if isinstance(jobs, JobHandle) else list(jobs)

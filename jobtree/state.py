@@ -11,8 +11,9 @@ class JobState(str, Enum):
     """The state of one job.
 
     ``WAITING``: sub-jobs or dependencies are unfinished. ``READY``: runnable, waiting for a worker.
-    ``RUNNING``: a worker runs it. ``DONE`` and ``FAILED``: finished. ``BLOCKED``: waiting, but a
-    failed job in its subtree or dependencies keeps it from ever running until that is retried.
+    ``RUNNING``: a worker runs it. ``DONE``, ``FAILED`` and ``CANCELLED``: finished. ``PAUSED``:
+    runnable but held by a pause of its subtree. ``BLOCKED``: waiting, but a failed or cancelled
+    job in its subtree or dependencies keeps it from ever running until that is retried.
     """
 
     WAITING = "waiting"
@@ -20,6 +21,8 @@ class JobState(str, Enum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    PAUSED = "paused"
     BLOCKED = "blocked"
 
     def __str__(self) -> str:
@@ -35,8 +38,12 @@ class IdleReason(str, Enum):
     """Every job finished successfully."""
     RUNNING = "running elsewhere"
     """Nothing is ready, but jobs are running (their parents may become ready)."""
+    DELAYED = "delayed"
+    """Runnable jobs wait for their retry delay; nothing runs."""
+    PAUSED = "paused"
+    """Only paused jobs could run."""
     BLOCKED = "blocked"
-    """Nothing is ready or running, and failed jobs keep the rest from running."""
+    """Nothing is ready or running, and failed or cancelled jobs keep the rest from running."""
 
     def __str__(self) -> str:
         return self.value
@@ -44,11 +51,13 @@ class IdleReason(str, Enum):
 
 # Which index directory a token may move to from which. BLOCKED is derived and never stored.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    L.WAITING: frozenset({L.READY, L.FAILED}),
-    L.READY: frozenset({L.RUNNING, L.WAITING, L.FAILED}),
-    L.RUNNING: frozenset({L.DONE, L.FAILED, L.READY}),
+    L.WAITING: frozenset({L.READY, L.PAUSED, L.FAILED, L.CANCELLED}),
+    L.READY: frozenset({L.RUNNING, L.PAUSED, L.FAILED, L.CANCELLED, L.READY}),
+    L.PAUSED: frozenset({L.READY, L.CANCELLED, L.FAILED, L.PAUSED}),
+    L.RUNNING: frozenset({L.DONE, L.FAILED, L.READY, L.PAUSED, L.CANCELLED}),
     L.DONE: frozenset(),
     L.FAILED: frozenset({L.READY, L.WAITING}),
+    L.CANCELLED: frozenset({L.READY, L.WAITING}),
 }
 
 

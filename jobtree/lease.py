@@ -1,0 +1,295 @@
+"""Leases: a running job's worker renews its token; any worker takes over a job whose lease expired.
+
+Staleness is judged by the file server's clock, the one clock every host shares: a worker learns
+"server now" from the mtime the server stamps on a probe file it writes, and compares it with the
+mtime the server stamped on the running token at its last renewal. Host clocks never enter the
+decision, so a host whose clock is hours off causes no false takeover. GRACE allows for 1-second
+mtimes and attribute caches (see docs/resilience.md for the mount options this assumes).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from typing import Any
+
+from . import _fs
+from . import _layout as L
+from ._index import indexDir, jobDirOf, loadToken, readSpec
+
+log = logging.getLogger("jobtree")
+
+GRACE = 2.0
+"""Seconds added to every lease before a takeover: 1-second mtimes plus attribute caching."""
+MAX_LOST = 10
+"""A job whose worker was lost this many times fails (its worker is probably crashing on it)."""
+CLOCK_TTL = 1.0
+"""Seconds a measured server-clock offset is reused before measuring again."""
+
+
+class ServerClock:
+    """The file server's time, read from the mtime it stamps on this process's probe file."""
+
+    def __init__(self, queueDir: str) -> None:
+        self.dir = os.path.join(queueDir, L.CLOCK_DIR)
+        self.path = os.path.join(
+            self.dir, f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(3)}"
+        )
+        self._offset = 0.0
+        self._measured = -1e9
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        """Seconds since the epoch by the file server's clock (falls back to this host's clock
+        when the probe cannot be written, e.g. on a read-only queue)."""
+        with self._lock:
+            mono = time.monotonic()
+            if mono - self._measured > CLOCK_TTL:
+                self._measure()
+                self._measured = mono
+            return time.time() + self._offset
+
+    def _measure(self) -> None:
+        before = time.time()
+        try:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666)
+            except FileNotFoundError:
+                os.makedirs(self.dir, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666)
+            try:
+                os.pwrite(fd, f"{before:.3f}\n".encode(), 0)  # a write: the server stamps mtime
+            finally:
+                os.close(fd)
+            stamped = os.stat(self.path).st_mtime
+        except OSError as exc:
+            log.debug("server clock probe %s failed: %s; using this host's clock", self.path, exc)
+            self._offset = 0.0
+            return
+        after = time.time()
+        # The stamp lies between before and after by the server's clock; 1-second mtimes
+        # truncate, so the true server time is up to 1 s later than the stamp.
+        self._offset = stamped + 0.5 * (1 if stamped == int(stamped) else 0) - (before + after) / 2
+
+    def close(self) -> None:
+        _fs.unlinkIfExists(self.path)
+
+
+class Interrupted(BaseException):
+    """What the monitor raises asynchronously in the job's thread; its Watch says why. Never
+    seen outside jobtree: the worker step catches it and reads ``Watch.reason``."""
+
+
+class _Interrupt:
+    """Raise an exception asynchronously in the thread that runs the job."""
+
+    def __init__(self) -> None:
+        self.threadId = threading.get_ident()
+
+    def raiseIn(self, exc: type[BaseException]) -> None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(self.threadId), ctypes.py_object(exc)
+        )
+
+
+class Watch:
+    """One running attempt under a Monitor's eye."""
+
+    def __init__(self, ctx: Any, options: dict[str, Any]) -> None:
+        self.ctx = ctx
+        self.lease = float(options.get("leaseSeconds", 60.0))
+        self.timeout = float(options.get("timeout", 0.0) or 0.0)
+        self.hang = float(options.get("hangTimeout", 0.0) or 0.0)
+        self.tick = max(0.05, min(0.25, self.lease / 8))
+        self.beat = self.lease / 4
+        self.start = time.monotonic()
+        self.lastBeat = self.start
+        self.interrupt = _Interrupt()
+        self.done = False
+        self.raised = False
+        """An Interrupted was scheduled in the job's thread."""
+        self.delivered = False
+        """...and it was raised there (and caught)."""
+        self.reason: str | None = None
+        """Why the attempt was stopped: 'lost', 'timeout' or 'hang'; None if it was not."""
+
+
+class Monitor(threading.Thread):
+    """Watches the running attempt from beside it: renews its lease, notices when its claim was
+    taken away (takeover, cancel, delete) and enforces its timeout and hang timeout. On any of
+    those it kills the job's process groups and interrupts run() with JobLost or JobTimeout.
+
+    One long-lived thread per JobQueue serves every job that queue runs, one after another."""
+
+    def __init__(self) -> None:
+        super().__init__(name="jobtree-monitor", daemon=True)
+        self._cond = threading.Condition()
+        self._watch: Watch | None = None
+
+    def watch(self, ctx: Any, options: dict[str, Any]) -> Watch:
+        w = Watch(ctx, options)
+        with self._cond:
+            self._watch = w
+            self._cond.notify()
+        if not self.is_alive():
+            self.start()
+        return w
+
+    def quiesce(self, w: Watch) -> None:
+        """Stop watching *w*. Afterwards no Interrupted is pending in this (the job's) thread;
+        the caller decides from ``w.reason``.
+
+        A scheduled asynchronous exception cannot be withdrawn safely (clearing it with
+        PyThreadState_SetAsyncExc(id, NULL) leaves CPython's eval breaker set, which slows every
+        later bytecode), so one that was scheduled but has not landed yet is let land here."""
+        while True:
+            try:
+                with self._cond:
+                    w.done = True
+                    if self._watch is w:
+                        self._watch = None
+                if w.raised and not w.delivered:
+                    for _ in range(50_000_000):  # the exception lands at the next bytecode
+                        pass
+                    log.error("jobtree: an interrupt for %s never arrived", w.ctx.jobDir)
+                return
+            except Interrupted:
+                w.delivered = True
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while self._watch is None:
+                    self._cond.wait()
+                w = self._watch
+                self._cond.wait(w.tick)
+                if w.done or self._watch is not w:
+                    continue
+            try:
+                self._check(w)
+            except Exception:  # the monitor must outlive any one job's trouble
+                log.exception("jobtree monitor: checking %s failed", w.ctx.jobDir)
+
+    def _check(self, w: Watch) -> None:
+        from .proc import stopProcesses
+
+        now = time.monotonic()
+        try:
+            if now - w.lastBeat >= w.beat or w.ctx.flushDue():
+                w.lastBeat = now
+                alive = w.ctx.renew()
+            else:
+                alive = os.path.exists(w.ctx.tokenFile)
+        except OSError as exc:
+            log.warning("job %s: renewing its lease failed: %s", w.ctx.jobDir, exc)
+            alive = True  # a full disk or a flaky mount is not proof the job was taken
+        if not alive:
+            reason = "lost"
+        elif w.timeout and now - w.start > w.timeout:
+            reason = "timeout"
+        elif w.hang and now - w.ctx.lastActivity > w.hang:
+            reason = "hang"
+        else:
+            return
+        with self._cond:
+            if w.done:
+                return
+            w.reason = reason
+            w.ctx.lost = reason == "lost"
+            self._watch = None
+        stopProcesses(w.ctx)
+        with self._cond:
+            if not w.done:
+                w.raised = True
+                w.interrupt.raiseIn(Interrupted)
+
+
+def staleTokens(rootDir: str, serverNow: float) -> list[tuple[str, dict[str, Any], float]]:
+    """Running tokens of a root whose lease expired: (token name, claim, age in seconds)."""
+    stale = []
+    runningDir = indexDir(rootDir, L.RUNNING)
+    for name in _fs.listNames(runningDir):
+        try:
+            age = serverNow - os.stat(os.path.join(runningDir, name)).st_mtime
+        except OSError as exc:
+            if _fs.isGone(exc):
+                continue
+            raise
+        if age <= GRACE:
+            continue
+        claim = loadToken(rootDir, L.RUNNING, name)
+        lease = claim.get("leaseSeconds", 60.0)
+        if not isinstance(lease, (int, float)):
+            lease = 60.0
+        if age > lease + GRACE:
+            stale.append((name, claim, age))
+    return stale
+
+
+def takeOver(rootDir: str, name: str, serverNow: float, reason: str) -> str | None:
+    """Take an expired claim away from its worker and make the job runnable again (or failed
+    after MAX_LOST lost attempts). Returns the new state, or None when another process won."""
+    path = L.tokenPath(name)
+    runningDir = indexDir(rootDir, L.RUNNING)
+    # Move the token to a private name first (one winner), so its content can be updated before
+    # any worker can claim it. check() finishes a takeover that crashed at this point.
+    private = os.path.join(runningDir, f"{L.TEMP_PREFIX}{name}.takeover.{secrets.token_hex(3)}")
+    if not _fs.move(os.path.join(runningDir, name), private):
+        return None
+    return finishTakeOver(rootDir, path, private, serverNow, reason)
+
+
+def finishTakeOver(rootDir: str, path: str, private: str, serverNow: float, reason: str) -> str:
+    data = _fs.readBytes(private) or b""
+    try:
+        import json
+
+        claim = json.loads(data) if data.strip() else {}
+    except ValueError:
+        claim = {}
+    if not isinstance(claim, dict):
+        claim = {}
+    lost = int(claim.get("lost", 0) or 0) + 1
+    claim["lost"] = lost
+    claim.setdefault("history", []).append(
+        {
+            "attempt": claim.get("attempt"),
+            "claim": claim.get("claim"),
+            "host": claim.get("host"),
+            "outcome": "lost",
+            "reason": reason,
+            "takenOverBy": f"{socket.gethostname()}:{os.getpid()}",
+            "time": serverNow,
+        }
+    )
+    try:
+        spec = readSpec(jobDirOf(rootDir, path))
+        opts = spec.get("jobOptions")
+        priority = int(opts.get("priority", 0)) if isinstance(opts, dict) else 0
+    except Exception:
+        priority = 0
+    if lost >= MAX_LOST:
+        claim["error"] = (
+            f"its worker was lost {lost} times (last: {reason}); the job may crash its worker"
+        )
+        target = os.path.join(indexDir(rootDir, L.FAILED), path)
+        state = L.FAILED
+    else:
+        target = os.path.join(indexDir(rootDir, L.READY), L.readyName(path, priority))
+        state = L.READY
+    _fs.writeNew(private, _fs.dumpJson(claim))
+    os.rename(private, target)
+    log.warning(
+        "job %s: took over attempt %s from %s (%s); now %s",
+        jobDirOf(rootDir, path),
+        claim.get("attempt"),
+        claim.get("host"),
+        reason,
+        state,
+    )
+    return state
