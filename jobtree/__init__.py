@@ -9,6 +9,7 @@ The API follows cgkit's ``jobqueue`` module::
         pass
 """
 
+from .check import Problem
 from .errors import (
     CorruptJob,
     DependencyCycleError,
@@ -23,8 +24,9 @@ from .errors import (
     SubmissionError,
 )
 from .handle import JobHandle
-from .proc import JobLost, JobProc
+from .proc import JobLost, JobProc, JobTimeout, RetryLater
 from .queue import JobQueue, createJobQueue
+from .security import SignatureError
 from .state import IdleReason, JobState
 from .submit import Job, JobRoot
 
@@ -44,11 +46,15 @@ __all__ = [
     "JobRoot",
     "JobRunningError",
     "JobState",
+    "JobTimeout",
     "JobTreeError",
+    "Problem",
     "ProcNotFound",
     "QueueExists",
     "QueueNotFound",
     "QueueVersionError",
+    "RetryLater",
+    "SignatureError",
     "SubmissionError",
     "createJobQueue",
 ]

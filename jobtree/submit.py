@@ -16,6 +16,7 @@ from . import _fs, _options, _procs
 from . import _layout as L
 from ._index import childPath, indexDir
 from .errors import DependencyCycleError, JobTreeError, SubmissionError
+from .security import SIGNATURE_FIELD, makeDir
 
 if TYPE_CHECKING:
     from .handle import JobHandle
@@ -76,6 +77,8 @@ class Job:
             raise TypeError(f"{where}: label must be a str, not {type(label).__name__}")
         self.jobType = _procs.jobTypeName(jobType)
         where = f"{where} ({self.jobType})"
+        policy = self._root._queue._policy
+        policy.checkType(self.jobType, where)
         cls = _procs.resolve(self.jobType)
         self.params = _checkParams(params, where)
         self.jobOptions: dict[str, Any] = _options.resolveJobOptions(
@@ -94,10 +97,11 @@ class Job:
 
         # Nothing below is visible to any worker: the whole root lives in staging/ until activate().
         jobDir = self.location
-        os.mkdir(jobDir)
+        makeDir(jobDir, policy.shared)
         if root is None:
+            makeDir(os.path.join(jobDir, L.INDEX_DIR), policy.shared)
             for state in L.INDEX_STATES:
-                os.makedirs(indexDir(jobDir, state))
+                makeDir(indexDir(jobDir, state), policy.shared)
         spec = {
             "jobType": self.jobType,
             "label": label,
@@ -106,6 +110,8 @@ class Job:
             "submitTime": time.time(),
             "submitHost": socket.gethostname(),
         }
+        if policy.signed:
+            spec[SIGNATURE_FIELD] = policy.signature(self._root.rootId, path, spec)
         _fs.writeNew(os.path.join(jobDir, L.JOB_FILE), _fs.dumpJson(spec))
         try:
             proc.postCreate(jobDir)
@@ -140,7 +146,7 @@ class Job:
         """Make this job wait for *entry* (a child's name or dep-<path>) in its _pending dir."""
         pending = os.path.join(self.location, L.PENDING_DIR)
         if self._tokenState == L.READY:
-            os.mkdir(pending)
+            makeDir(pending, self._root._queue._policy.shared)
             old = self._tokenFile()
             self._tokenState = L.WAITING
             os.rename(old, self._tokenFile())
