@@ -20,6 +20,7 @@ from .errors import (
     ProcNotFound,
     QueueExists,
     QueueNotFound,
+    QueueReadOnly,
     QueueVersionError,
     SubmissionError,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "ProcNotFound",
     "QueueExists",
     "QueueNotFound",
+    "QueueReadOnly",
     "QueueVersionError",
     "RetryLater",
     "SignatureError",

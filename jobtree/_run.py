@@ -5,6 +5,7 @@ See docs/format.md ("Claiming a job", "Finishing a job") and docs/resilience.md.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import _fs, _procs
 from . import _layout as L
 from ._index import indexDir, jobDirOf, pausedBy, readSpec, release
+from .errors import QueueReadOnly
 from .lease import Interrupted, Watch
 from .proc import JobLost, JobProc, RetryLater, _Capture, _RunContext, stopProcesses
 from .state import checkTransition
@@ -48,8 +50,16 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
     deleted meanwhile): losing a race is never an error."""
     claimId = secrets.token_hex(6)
     running = os.path.join(indexDir(rootDir, L.RUNNING), L.runningName(path, claimId))
-    if not _fs.move(os.path.join(indexDir(rootDir, L.READY), readyName), running):
-        return None
+    try:
+        if not _fs.move(os.path.join(indexDir(rootDir, L.READY), readyName), running):
+            return None
+    except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise QueueReadOnly(
+                f"cannot claim jobs in {rootDir}: {exc.strerror}; a worker needs write access to "
+                "the whole queue (is it mounted read-only, or owned by another group?)"
+            ) from exc
+        raise
     # The token is ours now. It holds the previous claim if the job ran before: continue its
     # counts, then write our claim into the same inode (a claim creates no inode).
     try:

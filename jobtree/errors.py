@@ -48,3 +48,7 @@ class JobRunningError(JobTreeError, RuntimeError):
 
 class JobNotFound(JobTreeError, LookupError):
     """A job location does not exist in the queue (deleted, or never activated)."""
+
+
+class QueueReadOnly(JobTreeError, PermissionError):
+    """This process cannot write to the queue (read-only mount or missing permissions)."""

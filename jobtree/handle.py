@@ -186,7 +186,12 @@ class JobHandle:
     def listSubJobs(self) -> list[JobHandle]:
         """The sub-jobs, in creation order."""
         names = sorted(
-            (n for n in _fs.listNames(self.location) if L.CHILD_NAME_RE.match(n)), key=int
+            (
+                n
+                for n in _fs.listNames(self.location)
+                if L.CHILD_NAME_RE.match(n) and not os.path.islink(os.path.join(self.location, n))
+            ),
+            key=int,
         )
         return [
             JobHandle(self._queue, os.path.join(self.location, n), self.rootDir, f"{self.path}.{n}")

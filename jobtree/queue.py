@@ -203,7 +203,14 @@ class JobQueue:
     def _rootIds(self) -> list[str]:
         if self.location is None:
             return []
-        return sorted(n for n in _fs.listNames(self._roots) if L.ROOT_ID_RE.match(n))
+        roots = self._roots
+        # A root that is a symbolic link was planted: it could point anywhere, so it is never
+        # listed, run or followed (check() reports it).
+        return sorted(
+            n
+            for n in _fs.listNames(roots)
+            if L.ROOT_ID_RE.match(n) and not os.path.islink(os.path.join(roots, n))
+        )
 
     def listJobs(self) -> list[JobHandle]:
         """The activated roots in processing order: higher priority first, then submission order."""
@@ -231,6 +238,10 @@ class JobQueue:
             raise JobNotFound(f"{loc} is not a job directory of queue {self.location}")
         if not os.path.isdir(loc):
             raise JobNotFound(f"job {loc} does not exist (deleted, or never activated)")
+        if any(
+            os.path.islink(os.path.join(self._roots, *parts[: i + 1])) for i in range(len(parts))
+        ):
+            raise JobNotFound(f"{loc} passes through a symbolic link; jobtree never follows those")
         rootDir = os.path.join(self._roots, parts[0])
         return JobHandle(self, loc, rootDir, ".".join([L.ROOT_PATH, *parts[1:]]))
 
