@@ -109,8 +109,10 @@ def pausedBy(rootDir: str, path: str) -> str | None:
 def makeReady(rootDir: str, path: str) -> bool:
     """Move a waiting job's token to ready/ (paused/ inside a paused subtree). False when it was
     not waiting (someone else moved it already)."""
-    spec = readSpec(jobDirOf(rootDir, path))
-    options = spec.get("jobOptions")
+    try:
+        options = readSpec(jobDirOf(rootDir, path)).get("jobOptions")
+    except CorruptJob:
+        options = None  # it becomes ready all the same; the worker that claims it fails it
     priority = options.get("priority", 0) if isinstance(options, dict) else 0
     target = L.PAUSED if pausedBy(rootDir, path) else L.READY
     checkTransition(L.WAITING, target)

@@ -105,6 +105,11 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
         os.pwrite(fd, _fs.padTo(_fs.dumpJson(info), len(old)), 0)
     finally:
         os.close(fd)
+    # Our claim id is unique, so if the name is still there the token is still ours. If it is
+    # not, we stalled between rename and write for longer than a lease and the job was taken
+    # over (or it was cancelled/deleted): do not run it.
+    if not os.path.lexists(running):
+        return None
     return claimed
 
 

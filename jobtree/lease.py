@@ -9,6 +9,7 @@ mtimes and attribute caches (see docs/resilience.md for the mount options this a
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import logging
 import os
@@ -32,10 +33,31 @@ CLOCK_TTL = 1.0
 """Seconds a measured server-clock offset is reused before measuring again."""
 
 
+_clocks: dict[str, ServerClock] = {}
+_clocksLock = threading.Lock()
+
+
+def serverClock(queueDir: str) -> ServerClock:
+    """The one ServerClock (and probe file) of this process for a queue."""
+    with _clocksLock:
+        clock = _clocks.get(queueDir)
+        if clock is None or clock.pid != os.getpid():  # a forked child needs a probe of its own
+            clock = _clocks[queueDir] = ServerClock(queueDir)
+        return clock
+
+
+@atexit.register
+def _removeProbes() -> None:
+    for clock in list(_clocks.values()):
+        if clock.pid == os.getpid():
+            clock.close()
+
+
 class ServerClock:
     """The file server's time, read from the mtime it stamps on this process's probe file."""
 
     def __init__(self, queueDir: str) -> None:
+        self.pid = os.getpid()
         self.dir = os.path.join(queueDir, L.CLOCK_DIR)
         self.path = os.path.join(
             self.dir, f"{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(3)}"
@@ -209,11 +231,25 @@ class Monitor(threading.Thread):
                 w.interrupt.raiseIn(Interrupted)
 
 
-def staleTokens(rootDir: str, serverNow: float) -> list[tuple[str, dict[str, Any], float]]:
-    """Running tokens of a root whose lease expired: (token name, claim, age in seconds)."""
+def staleTokens(
+    rootDir: str, serverNow: float, unconfirmed: dict[str, float] | None = None
+) -> list[tuple[str, dict[str, Any], float]]:
+    """Running tokens of a root whose lease expired: (token name, claim, age in seconds).
+
+    A claim is a rename, which keeps the token's old mtime, followed by writing the claim into
+    it. A token whose content does not carry its name's claim id yet is in that window (or its
+    worker died in it): its mtime says nothing. Such a token counts as stale only after this
+    process has seen it unconfirmed for a whole lease (*unconfirmed* remembers first sightings
+    by the server's clock); without that memory it is never reported stale.
+    """
     stale = []
     runningDir = indexDir(rootDir, L.RUNNING)
-    for name in _fs.listNames(runningDir):
+    names = _fs.listNames(runningDir)
+    if unconfirmed is not None:
+        present = {f"{rootDir}/{n}" for n in names}
+        for key in [k for k in unconfirmed if k.startswith(rootDir + "/") and k not in present]:
+            del unconfirmed[key]
+    for name in names:
         try:
             age = serverNow - os.stat(os.path.join(runningDir, name)).st_mtime
         except OSError as exc:
@@ -226,6 +262,11 @@ def staleTokens(rootDir: str, serverNow: float) -> list[tuple[str, dict[str, Any
         lease = claim.get("leaseSeconds", 60.0)
         if not isinstance(lease, (int, float)):
             lease = 60.0
+        if claim.get("claim") != name.rpartition("@")[2]:
+            if unconfirmed is None:
+                continue
+            first = unconfirmed.setdefault(f"{rootDir}/{name}", serverNow)
+            age = serverNow - first
         if age > lease + GRACE:
             stale.append((name, claim, age))
     return stale

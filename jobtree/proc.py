@@ -309,10 +309,11 @@ class _Capture:
         )
 
     def __enter__(self) -> _Capture:
-        self.saved = (sys.stdout, sys.stderr, os.getcwd())
+        cwd = os.getcwd()
+        os.chdir(self.ctx.jobDir)  # first: if the job directory is gone, nothing is swapped yet
+        self.saved = (sys.stdout, sys.stderr, cwd)
         sys.stdout, sys.stderr = self.stdout, self.stderr
         logging.getLogger().addHandler(self.handler)
-        os.chdir(self.ctx.jobDir)
         return self
 
     def __exit__(self, *exc: object) -> None:

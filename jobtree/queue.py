@@ -24,7 +24,7 @@ from .errors import (
     QueueVersionError,
 )
 from .handle import JobHandle
-from .lease import Monitor, ServerClock, staleTokens, takeOver
+from .lease import Monitor, ServerClock, serverClock, staleTokens, takeOver
 from .security import Policy, makeDir
 from .state import IdleReason, JobState
 from .submit import JobRoot
@@ -107,6 +107,7 @@ class JobQueue:
         self._spread = random.Random()
         self._scannedAt = -1e9
         self._monitorObj: Monitor | None = None
+        self._unconfirmed: dict[str, float] = {}
         if location is None:
             self.location: str | None = None
             self._settings: dict[str, Any] = {}
@@ -141,7 +142,7 @@ class JobQueue:
     @property
     def _clock(self) -> ServerClock:
         if self._clockObj is None:
-            self._clockObj = ServerClock(self._need())
+            self._clockObj = serverClock(self._need())
         return self._clockObj
 
     @property
@@ -151,9 +152,8 @@ class JobQueue:
         return self._monitorObj
 
     def close(self) -> None:
-        """Remove this process's clock probe file (a JobQueue needs no closing otherwise)."""
-        if self.location is not None and self._clockObj is not None:
-            self._clockObj.close()
+        """Nothing to release: a JobQueue holds no open files. (The process's clock probe file
+        in the queue is removed at exit.) Kept so that ``contextlib.closing`` works."""
 
     # -- locations -----------------------------------------------------------------------------
 
@@ -318,7 +318,7 @@ class JobQueue:
         self._listedAt = time.monotonic()
 
     def _takeOverStale(self, rootDir: str, now: float) -> None:
-        for name, _claim, age in staleTokens(rootDir, now):
+        for name, _claim, age in staleTokens(rootDir, now, self._unconfirmed):
             takeOver(rootDir, name, now, f"lease expired {age:.1f} s ago")
 
     def _claimNext(self) -> _run.Claimed | None:
