@@ -319,7 +319,7 @@ class JobQueue:
 
     def _takeOverStale(self, rootDir: str, now: float) -> None:
         for name, _claim, age in staleTokens(rootDir, now, self._unconfirmed):
-            takeOver(rootDir, name, now, f"lease expired {age:.1f} s ago")
+            takeOver(rootDir, name, now, f"no lease renewal for {age:.1f} s")
 
     def _claimNext(self) -> _run.Claimed | None:
         if time.monotonic() - self._listedAt > REFRESH_SECONDS:
