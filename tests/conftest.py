@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TESTS_DIR = str(Path(__file__).resolve().parent)
+if TESTS_DIR not in sys.path:
+    # Test modules import procs_for_tests and testutil by name; workers get it via PYTHONPATH.
+    sys.path.insert(0, TESTS_DIR)
+
+from testutil import WORKER_SCRIPT, subprocess_env  # noqa: E402
+
+import jobtree  # noqa: E402
+
+LEAK_GRACE = 5.0  # seconds a thread or child may take to finish after its test
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> jobtree.JobQueue:
+    return jobtree.createJobQueue(tmp_path / "q")
+
+
+def _children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid``, read from /proc (no psutil here)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may contain spaces and parentheses.
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid:
+            kids.append(int(entry))
+    return kids
+
+
+def _has_children() -> bool:
+    try:
+        pid, _ = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    if pid:
+        # A zombie nobody waited for: reap it and report it as a leak.
+        raise AssertionError(f"child process {pid} exited but was never waited for")
+    return True
+
+
+@pytest.fixture(autouse=True)
+def _no_leaks() -> Iterator[None]:
+    """Fail a test that leaves non-daemon threads or child processes behind."""
+    threads_before = set(threading.enumerate())
+    try:
+        children_before = _has_children()
+    except AssertionError:  # an earlier zombie, now reaped: not this test's doing
+        children_before = False
+    yield
+    deadline = time.monotonic() + LEAK_GRACE
+    problems = []
+    for t in threading.enumerate():
+        if t in threads_before or t.daemon:
+            continue
+        t.join(max(0.0, deadline - time.monotonic()))
+        if t.is_alive():
+            problems.append(f"leaked non-daemon thread {t!r}")
+    if not children_before:
+        try:
+            while _has_children():
+                if time.monotonic() > deadline:
+                    kids = _children_of(os.getpid())
+                    for pid in kids:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                            os.waitpid(pid, 0)
+                        except (ProcessLookupError, ChildProcessError):
+                            pass
+                    problems.append(f"leaked child processes {kids} (killed)")
+                    break
+                time.sleep(0.01)
+        except AssertionError as e:
+            problems.append(str(e))
+    if problems:
+        pytest.fail("; ".join(problems))
+
+
+class Worker:
+    """A worker_for_tests.py subprocess in its own session, with its output in files."""
+
+    def __init__(self, tmp_path: Path, name: str, args: list[str]) -> None:
+        self.stdout_path = tmp_path / f"{name}.stdout"
+        self.stderr_path = tmp_path / f"{name}.stderr"
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(WORKER_SCRIPT), *args],
+                stdout=out,
+                stderr=err,
+                env=subprocess_env(),
+                start_new_session=True,
+            )
+        self.pid = self.proc.pid
+
+    def wait(self, timeout: float = 60.0) -> int:
+        """Wait for the worker; on timeout kill its process group and fail."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"worker {self.pid} still running after {timeout} s; killed.\nstderr: {self.stderr}"
+            ) from None
+
+    def wait_for_file(self, path: Path, timeout: float = 30.0) -> None:
+        """Wait until ``path`` exists; fail at once (with the worker's stderr) if it exits."""
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"worker {self.pid} exited {self.proc.returncode} before {path} appeared.\n"
+                    f"stderr: {self.stderr}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} did not appear within {timeout} s")
+            time.sleep(0.01)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def spawn_worker(tmp_path: Path) -> Iterator[object]:
+    """``spawn_worker(*args)`` starts worker_for_tests.py; leftovers are killed at teardown."""
+    workers: list[Worker] = []
+
+    def spawn(*args: str) -> Worker:
+        w = Worker(tmp_path, f"worker{len(workers)}", [str(a) for a in args])
+        workers.append(w)
+        return w
+
+    yield spawn
+    for w in workers:
+        w.kill()
