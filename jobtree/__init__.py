@@ -25,7 +25,8 @@ from .errors import (
     SubmissionError,
 )
 from .handle import JobHandle
-from .proc import JobLost, JobProc, JobTimeout, RetryLater
+from .host import WorkerInfo
+from .proc import JobLost, JobProc, JobTimeout, RetryLater, WorkerShutdown
 from .queue import JobQueue, createJobQueue
 from .security import SignatureError
 from .state import IdleReason, JobState
@@ -58,5 +59,7 @@ __all__ = [
     "RetryLater",
     "SignatureError",
     "SubmissionError",
+    "WorkerInfo",
+    "WorkerShutdown",
     "createJobQueue",
 ]

@@ -21,7 +21,15 @@ from . import _layout as L
 from ._index import indexDir, jobDirOf, pausedBy, readSpec, release
 from .errors import QueueReadOnly
 from .lease import Interrupted, Watch
-from .proc import JobLost, JobProc, RetryLater, _Capture, _RunContext, stopProcesses
+from .proc import (
+    JobLost,
+    JobProc,
+    RetryLater,
+    WorkerShutdown,
+    _Capture,
+    _RunContext,
+    stopProcesses,
+)
 from .state import checkTransition
 
 if TYPE_CHECKING:
@@ -188,7 +196,7 @@ def run(q: JobQueue, c: Claimed, logger: logging.Logger) -> list[str]:
                 None,
             )
             ctx.stderr.write(f"\njobtree: {error}\n".encode())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, WorkerShutdown):
         stopProcesses(ctx)
         if watch is not None:
             monitor.quiesce(watch)

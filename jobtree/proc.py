@@ -32,6 +32,12 @@ class JobLost(BaseException):
     ``except Exception`` in user code cannot keep running a job that is no longer this worker's."""
 
 
+class WorkerShutdown(BaseException):
+    """Raise in a worker (e.g. from a signal handler) to stop the running job at once: its
+    processes are killed and the job is given back, ready for another worker. A BaseException
+    so that ``except Exception`` in user code cannot swallow it (as rq does)."""
+
+
 class JobTimeout(BaseException):
     """Raised inside a running job that exceeded its ``timeout`` or ``hangTimeout``."""
 
