@@ -114,11 +114,12 @@ def makeReady(rootDir: str, path: str) -> bool:
     except CorruptJob:
         options = None  # it becomes ready all the same; the worker that claims it fails it
     priority = options.get("priority", 0) if isinstance(options, dict) else 0
+    notBefore = options.get("notBefore") if isinstance(options, dict) else None
     target = L.PAUSED if pausedBy(rootDir, path) else L.READY
     checkTransition(L.WAITING, target)
     return _fs.move(
         os.path.join(indexDir(rootDir, L.WAITING), path),
-        os.path.join(indexDir(rootDir, target), L.readyName(path, int(priority))),
+        os.path.join(indexDir(rootDir, target), L.readyName(path, int(priority), notBefore)),
     )
 
 

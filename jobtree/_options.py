@@ -6,7 +6,8 @@ A queue setting is the default of the job option of the same name. Later feature
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,87 @@ class Option:
     queueSetting: bool = True
     jobOption: bool = True
     minimum: float | None = None
+    validate: Callable[[Any, str], Any] | None = None
+    """Checks and normalizes a value (raises InvalidSetting); replaces the type check."""
+
+
+REQUIREMENT_KEYS = {
+    "os": str,
+    "minRamGB": (int, float),
+    "minCores": int,
+    "pools": list,
+    "tags": list,
+    "host": str,
+}
+
+
+def _requires(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidSetting(f"{where}: requires must be a dict, not {type(value).__name__}")
+    out: dict[str, Any] = {}
+    for key, v in value.items():
+        kind = REQUIREMENT_KEYS.get(key)
+        if kind is None:
+            raise InvalidSetting(
+                f"{where}: unknown requirement {key!r}; valid: {', '.join(REQUIREMENT_KEYS)}"
+            )
+        if isinstance(v, bool) or not isinstance(v, kind):  # type: ignore[arg-type]
+            raise InvalidSetting(f"{where}: requirement {key!r} has the wrong type: {v!r}")
+        if isinstance(v, list) and not all(isinstance(x, str) for x in v):
+            raise InvalidSetting(f"{where}: requirement {key!r} must be a list of strings")
+        out[key] = v.lower() if key == "os" else v
+    return out
+
+
+def _names(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x for x in value):
+        raise InvalidSetting(f"{where}: limits must be a list of limit names, not {value!r}")
+    return list(value)
+
+
+def _time(value: Any, where: str) -> float:
+    """Seconds since the epoch from a number or an ISO-8601 string (naive means UTC)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            t = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidSetting(f"{where}: notBefore {value!r} is not an ISO-8601 time") from None
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=datetime.timezone.utc)
+        return t.timestamp()
+    raise InvalidSetting(f"{where}: notBefore must be epoch seconds or an ISO-8601 string")
+
+
+def _metadata(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in value.items()
+    ):
+        raise InvalidSetting(
+            f"{where}: metadata must map names to str, int, float or bool: {value!r}"
+        )
+    return dict(value)
+
+
+def _retention(value: Any, where: str) -> dict[str, Any]:
+    keys = {
+        "doneAge": (int, float),
+        "failedAge": (int, float),
+        "keepDone": int,
+        "keepFailed": int,
+        "action": str,
+    }
+    if not isinstance(value, Mapping):
+        raise InvalidSetting(f"{where}: retention must be a dict")
+    for k, v in value.items():
+        if k not in keys or isinstance(v, bool) or not isinstance(v, keys[k]):  # type: ignore[arg-type]
+            raise InvalidSetting(
+                f"{where}: bad retention entry {k!r}: {v!r}; valid keys: {', '.join(keys)}"
+            )
+    if value.get("action", "archive") not in ("archive", "delete"):
+        raise InvalidSetting(f"{where}: retention action must be 'archive' or 'delete'")
+    return dict(value)
 
 
 OPTIONS: dict[str, Option] = {
@@ -84,6 +166,53 @@ OPTIONS: dict[str, Option] = {
             minimum=1024,
         ),
         Option(
+            "requires",
+            dict,
+            None,
+            "What a worker must offer to run the job: os, minRamGB, minCores, pools (the worker "
+            "is in any of them), tags (the worker has all of them), host.",
+            validate=_requires,
+            queueSetting=False,
+        ),
+        Option(
+            "limits",
+            list,
+            None,
+            "Names of limits the job holds while it runs (define them with JobQueue.setLimit); at "
+            "most that many jobs holding a limit run at once across every host.",
+            validate=_names,
+            queueSetting=False,
+        ),
+        Option(
+            "notBefore",
+            float,
+            None,
+            "Do not start the job before this time (epoch seconds or ISO-8601; by the file "
+            "server's clock).",
+            validate=_time,
+            queueSetting=False,
+        ),
+        Option(
+            "metadata",
+            dict,
+            None,
+            "Free name=value pairs (shot, artist, project) shown and filtered on by the CLI and "
+            "GUI. A sub-job without its own takes its parent's.",
+            validate=_metadata,
+            inherit=True,
+            queueSetting=False,
+        ),
+        Option(
+            "retention",
+            dict,
+            None,
+            "Archive or delete finished roots: doneAge, failedAge (seconds), keepDone, keepFailed "
+            "(counts), action ('archive' or 'delete'). Failures are kept 4x as long as successes "
+            "unless failedAge says otherwise. Workers apply it; so does JobQueue.archive().",
+            validate=_retention,
+            jobOption=False,
+        ),
+        Option(
             "allowedProcs",
             list,
             None,
@@ -120,6 +249,8 @@ def _check(name: str, value: Any, where: str, kind: str) -> Any:
         raise InvalidSetting(
             f"{where}: unknown {kind} {name!r}; valid {kind}s are: {', '.join(valid)}"
         )
+    if opt.validate is not None:
+        return None if value is None else opt.validate(value, where)
     if opt.type is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if value is None and opt.default is None:

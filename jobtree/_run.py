@@ -20,7 +20,9 @@ from . import _fs, _procs
 from . import _layout as L
 from ._index import indexDir, jobDirOf, pausedBy, readSpec, release
 from .errors import QueueReadOnly
+from .host import unmet
 from .lease import Interrupted, Watch
+from .limits import acquire
 from .proc import (
     JobLost,
     JobProc,
@@ -97,6 +99,18 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
             checkTransition(L.RUNNING, L.PAUSED)
             _fs.move(running, os.path.join(indexDir(rootDir, L.PAUSED), readyName))
             return None
+        # Requirements and limits are checked after winning the token, whose job file is read
+        # here anyway; a job this worker cannot take goes back untouched (same name, content).
+        giveBack = os.path.join(indexDir(rootDir, L.READY), readyName)
+        if unmet(q._worker, claimed.options.get("requires")):
+            q._cannotRun.add((rootDir, path))
+            _fs.move(running, giveBack)
+            return None
+        for name in claimed.options.get("limits") or ():
+            if acquire(q._need(), name, q._limitSlots(name), running) is None:
+                # Slots taken so far free themselves: they point at a token that moves now.
+                _fs.move(running, giveBack)
+                return None
         attempt = previous.get("attempt", 0)
         info = {
             k: previous[k] for k in ("failures", "lost", "history", "retryBase") if k in previous

@@ -76,3 +76,25 @@ class WorkerInfo:
         d = asdict(self)
         d["pools"], d["tags"] = list(self.pools), list(self.tags)
         return d
+
+
+def unmet(worker: WorkerInfo, requires: dict[str, Any] | None) -> list[str]:
+    """The requirements *worker* does not satisfy, as short phrases ([] when it can run the job)."""
+    if not requires:
+        return []
+    out = []
+    if "os" in requires and worker.os != requires["os"]:
+        out.append(f"os {requires['os']} (this is {worker.os})")
+    if "minRamGB" in requires and worker.ramGB < requires["minRamGB"]:
+        out.append(f"{requires['minRamGB']} GB RAM (has {worker.ramGB})")
+    if "minCores" in requires and worker.cores < requires["minCores"]:
+        out.append(f"{requires['minCores']} cores (has {worker.cores})")
+    pools = requires.get("pools") or []
+    if pools and not set(pools) & set(worker.pools):
+        out.append(f"a pool of {', '.join(pools)} (in {', '.join(worker.pools) or 'no pool'})")
+    missing = [t for t in requires.get("tags") or [] if t not in worker.tags]
+    if missing:
+        out.append(f"tags {', '.join(missing)}")
+    if "host" in requires and worker.host != requires["host"]:
+        out.append(f"host {requires['host']} (this is {worker.host})")
+    return out

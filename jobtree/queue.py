@@ -24,7 +24,9 @@ from .errors import (
     QueueVersionError,
 )
 from .handle import JobHandle
+from .host import WorkerInfo
 from .lease import Monitor, ServerClock, serverClock, staleTokens, takeOver
+from .limits import getLimits, setLimit
 from .security import Policy, makeDir
 from .state import IdleReason, JobState
 from .submit import JobRoot
@@ -98,6 +100,7 @@ class JobQueue:
         logger: logging.Logger | None = None,
         *,
         keyFile: str | None = None,
+        worker: WorkerInfo | None = None,
     ) -> None:
         self._logger = logger if logger is not None else logging.getLogger("jobtree")
         self._candidates: list[tuple[Any, ...]] = []
@@ -108,6 +111,10 @@ class JobQueue:
         self._scannedAt = -1e9
         self._monitorObj: Monitor | None = None
         self._unconfirmed: dict[str, float] = {}
+        self._cannotRun: set[tuple[str, str]] = set()
+        """Jobs whose requirements this worker does not meet (job files never change them)."""
+        self._workerInfo = worker
+        self._limitCache: tuple[float, dict[str, int]] = (-1e9, {})
         if location is None:
             self.location: str | None = None
             self._settings: dict[str, Any] = {}
@@ -147,9 +154,35 @@ class JobQueue:
 
     @property
     def _monitor(self) -> Monitor:
-        if self._monitorObj is None:
-            self._monitorObj = Monitor()
-        return self._monitorObj
+        m = self._monitorObj
+        if m is None or (m.ident is not None and not m.is_alive()):
+            # A monitor that died must not take every later job down with it.
+            if m is not None:
+                self._logger.error("jobtree: the lease monitor thread died; starting a new one")
+            m = self._monitorObj = Monitor()
+        return m
+
+    @property
+    def _worker(self) -> WorkerInfo:
+        if self._workerInfo is None:
+            self._workerInfo = WorkerInfo.detect(gpu=False)
+        return self._workerInfo
+
+    def _limitSlots(self, name: str) -> int:
+        """Slots of a limit (re-read at most once a second); 0 for an undefined limit."""
+        at, limits = self._limitCache
+        if time.monotonic() - at > 1.0:
+            limits = getLimits(self._need())
+            self._limitCache = (time.monotonic(), limits)
+        return limits.get(name, 0)
+
+    def setLimit(self, name: str, slots: int) -> None:
+        """Define (or change) a limit: at most *slots* running jobs hold it at once, on all hosts."""
+        setLimit(self._need(), name, slots)
+
+    def limits(self) -> dict[str, int]:
+        """The defined limits and their slots."""
+        return getLimits(self._need()) if self.location is not None else {}
 
     def close(self) -> None:
         """Nothing to release: a JobQueue holds no open files. (The process's clock probe file
@@ -311,6 +344,8 @@ class JobQueue:
                     continue
                 if notBefore > now:
                     continue  # a retry delay or notBefore that has not passed (server clock)
+                if (rootDir, path) in self._cannotRun:
+                    continue
                 candidates.append((key, rootDir, name, path))
         candidates.sort(key=lambda c: c[0])
         self._candidates = candidates

@@ -79,6 +79,12 @@ class Job:
         where = f"{where} ({self.jobType})"
         policy = self._root._queue._policy
         policy.checkType(self.jobType, where)
+        for limit in (jobOptions or {}).get("limits") or ():
+            if limit not in self._root._queue.limits():
+                raise SubmissionError(
+                    f"{where}: limit {limit!r} is not defined in this queue; define it first "
+                    f"with setLimit({limit!r}, slots)"
+                )
         cls = _procs.resolve(self.jobType)
         self.params = _checkParams(params, where)
         self.jobOptions: dict[str, Any] = _options.resolveJobOptions(
@@ -136,7 +142,7 @@ class Job:
 
     def _tokenFile(self) -> str:
         name = (
-            L.readyName(self._path, self.jobOptions["priority"])
+            L.readyName(self._path, self.jobOptions["priority"], self.jobOptions.get("notBefore"))
             if self._tokenState == L.READY
             else self._path
         )
