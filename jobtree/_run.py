@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import _fs, _procs
 from . import _layout as L
 from ._index import indexDir, jobDirOf, pausedBy, readSpec, release
+from .automation import fireHooks
 from .errors import QueueReadOnly
 from .host import unmet
 from .lease import Interrupted, Watch
@@ -292,7 +293,12 @@ def _commit(
         _abandon(q, c, ctx, logger)
         return []
     if newState == L.DONE:
-        return release(c.rootDir, [c.path])
+        made = release(c.rootDir, [c.path])
+        if c.path == L.ROOT_PATH:
+            fireHooks(q, c.rootDir, "done")
+        return made
+    if newState == L.FAILED:
+        fireHooks(q, c.rootDir, "failed")
     return []
 
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from . import _fs, _options, _run, control
+from . import _fs, _options, _run, automation, control
 from . import _layout as L
 from ._index import RootIndex, indexDir, release
 from .check import Problem, check
@@ -23,6 +23,7 @@ from .errors import (
     QueueNotFound,
     QueueVersionError,
 )
+from .explain import whyWaiting
 from .handle import JobHandle
 from .host import WorkerInfo
 from .lease import Monitor, ServerClock, serverClock, staleTokens, takeOver
@@ -31,6 +32,8 @@ from .security import Policy, makeDir
 from .state import IdleReason, JobState
 from .submit import JobRoot
 
+RETENTION_SECONDS = 60.0
+"""How often a worker applies the queue's retention setting."""
 TAKEOVER_SCAN_SECONDS = 1.0
 """How often a worker looks for expired leases while it lists ready jobs."""
 REFRESH_SECONDS = 0.2
@@ -111,6 +114,7 @@ class JobQueue:
         self._scannedAt = -1e9
         self._monitorObj: Monitor | None = None
         self._unconfirmed: dict[str, float] = {}
+        self._archivedAt = -1e9
         self._cannotRun: set[tuple[str, str]] = set()
         """Jobs whose requirements this worker does not meet (job files never change them)."""
         self._workerInfo = worker
@@ -324,6 +328,8 @@ class JobQueue:
         scan = time.monotonic() - self._scannedAt > TAKEOVER_SCAN_SECONDS
         if scan:
             self._scannedAt = time.monotonic()
+            self._housekeeping(now)
+            rootIds = self._rootIds()
         for rid in rootIds:
             if rid in self._doneRoots:
                 continue
@@ -351,6 +357,17 @@ class JobQueue:
         self._candidates = candidates
         self._cursor = 0
         self._listedAt = time.monotonic()
+
+    def _housekeeping(self, now: float) -> None:
+        """What workers do for the queue while they look for work: schedules, retention."""
+        try:
+            automation.runSchedules(self, now)
+            policy = self._settings.get("retention")
+            if policy and time.monotonic() - self._archivedAt > RETENTION_SECONDS:
+                self._archivedAt = time.monotonic()
+                automation.archive(self, policy, now)
+        except (OSError, JobTreeError) as exc:
+            self._logger.error("jobtree housekeeping in %s failed: %s", self.location, exc)
 
     def _takeOverStale(self, rootDir: str, now: float) -> None:
         for name, _claim, age in staleTokens(rootDir, now, self._unconfirmed):
@@ -469,6 +486,81 @@ class JobQueue:
         """Find (and with *repair* fix) stale claims, half-submitted roots, orphaned temporary
         files and half-done cascades. Safe while workers run; a second run finds nothing."""
         return check(self, repair)
+
+    def whyWaiting(self, job: JobHandle) -> str:
+        """One sentence on why *job* is not running (or what it is doing)."""
+        return whyWaiting(self, job)
+
+    # -- schedules and retention -----------------------------------------------------------------
+
+    def schedule(
+        self,
+        name: str,
+        jobType: Any,
+        *,
+        interval: float | None = None,
+        cron: str | None = None,
+        repeats: int | None = None,
+        catchUp: bool = False,
+        start: float | None = None,
+        replace: bool = False,
+        label: str | None = None,
+        jobOptions: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Submit a root with this job every *interval* seconds or on a *cron* expression,
+        *repeats* times (None: forever). Each slot is created exactly once, by whichever worker
+        gets there first; with *catchUp*, slots missed while no worker ran are created later."""
+        spec = automation.jobSpec(self, jobType, label, jobOptions, params, f"schedule {name!r}")
+        return automation.addSchedule(
+            self,
+            name,
+            spec,
+            interval=interval,
+            cron=cron,
+            repeats=repeats,
+            catchUp=catchUp,
+            start=start,
+            replace=replace,
+        )
+
+    def listSchedules(self) -> list[dict[str, Any]]:
+        """Every schedule, with how many slots were created and the last slot's time."""
+        return automation.listSchedules(self) if self.location is not None else []
+
+    def unschedule(self, name: str) -> None:
+        automation.removeSchedule(self, name)
+
+    def archive(
+        self,
+        doneAge: float | None = None,
+        failedAge: float | None = None,
+        keepDone: int | None = None,
+        keepFailed: int | None = None,
+        action: str | None = None,
+    ) -> list[str]:
+        """Archive (or delete) finished roots older than an age or beyond a count, the queue's
+        retention setting filling in what is not given. Returns the root ids handled."""
+        given = {
+            k: v
+            for k, v in dict(
+                doneAge=doneAge,
+                failedAge=failedAge,
+                keepDone=keepDone,
+                keepFailed=keepFailed,
+                action=action,
+            ).items()
+            if v is not None
+        }
+        policy = _options.checkSettings(
+            {"retention": {**(self._settings.get("retention") or {}), **given}},
+            f"queue {self.location}",
+        )["retention"]
+        return automation.archive(self, policy, self._clock.now())
+
+    def listArchived(self) -> list[str]:
+        """Ids of archived roots (in QUEUE/archive/)."""
+        return sorted(_fs.listNames(os.path.join(self._need(), automation.ARCHIVE_DIR)))
 
     def _handles(self, jobs: JobHandle | Iterable[JobHandle]) -> list[JobHandle]:
         return [jobs] if isinstance(jobs, JobHandle) else list(jobs)

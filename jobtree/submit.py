@@ -218,8 +218,48 @@ class JobRoot(Job):
         self.rootId = newRootId()
         self._base = os.path.join(queue._staging, self.rootId)
         self._state = "open"
+        self._hooks: list[dict[str, Any]] = []
         self._root = self
         super().__init__(None, None, L.ROOT_PATH, jobType, label, jobOptions, params)
+
+    def onDone(
+        self,
+        jobType: Any,
+        *,
+        label: str | None = None,
+        jobOptions: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
+        """Submit this job as a new root, exactly once, when this root is done."""
+        self._addHook("done", jobType, label, jobOptions, params)
+
+    def onFailed(
+        self,
+        jobType: Any,
+        *,
+        label: str | None = None,
+        jobOptions: Mapping[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
+        """Submit this job as a new root, exactly once, when a job of this root fails for good
+        (no attempts left) or is cancelled: the root cannot finish without a retry."""
+        self._addHook("failed", jobType, label, jobOptions, params)
+
+    def _addHook(
+        self,
+        when: str,
+        jobType: Any,
+        label: str | None,
+        jobOptions: Mapping[str, Any] | None,
+        params: dict[str, Any],
+    ) -> None:
+        from .automation import jobSpec
+
+        self._checkOpen()
+        spec = jobSpec(
+            self._queue, jobType, label, jobOptions, params, f"root {self.rootId}: {when} hook"
+        )
+        self._hooks.append(dict(spec, when=when))
 
     def _checkOpen(self) -> None:
         if self._state != "open":
@@ -288,6 +328,10 @@ class JobRoot(Job):
             raise
         if deps:
             _fs.writeNew(os.path.join(self._base, L.DEPS_FILE), _fs.dumpJson(deps))
+        if self._hooks:
+            from .automation import HOOKS_FILE
+
+            _fs.writeNew(os.path.join(self._base, HOOKS_FILE), _fs.dumpJson(self._hooks))
         target = os.path.join(self._queue._roots, self.rootId)
         os.rename(self._base, target)  # the one atomic step that publishes the root
         self._base = target
