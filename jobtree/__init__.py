@@ -26,7 +26,7 @@ from .errors import (
 )
 from .handle import JobHandle
 from .host import WorkerInfo
-from .proc import JobLost, JobProc, JobTimeout, RetryLater, WorkerShutdown
+from .proc import JobLost, JobProc, RetryLater, WorkerShutdown
 from .queue import JobQueue, createJobQueue
 from .security import SignatureError
 from .state import IdleReason, JobState
@@ -48,7 +48,6 @@ __all__ = [
     "JobRoot",
     "JobRunningError",
     "JobState",
-    "JobTimeout",
     "JobTreeError",
     "Problem",
     "ProcNotFound",

@@ -224,7 +224,7 @@ def walkDirs(top: str) -> Iterator[str]:
         try:
             entries = sorted(os.scandir(d), key=lambda e: e.name, reverse=True)
         except OSError as exc:
-            if isGone(exc):
-                continue
+            if isGone(exc) or isinstance(exc, PermissionError):
+                continue  # an unreadable subtree is skipped, not fatal
             raise
         stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))

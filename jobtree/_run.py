@@ -20,7 +20,7 @@ from . import _fs, _procs
 from . import _layout as L
 from ._index import indexDir, jobDirOf, pausedBy, readSpec, release
 from .automation import fireHooks
-from .errors import QueueReadOnly
+from .errors import JobTreeError, QueueReadOnly
 from .host import unmet
 from .lease import Interrupted, Watch
 from .limits import acquire
@@ -89,6 +89,13 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
             previous = {}
         claimed = Claimed(rootDir, path, running, {})
         try:
+            for i in range(1, len(L.pathParts(path)) + 1):
+                part = os.path.join(rootDir, *L.pathParts(path)[:i])
+                if os.path.islink(part):
+                    raise JobTreeError(
+                        f"job directory {part} is a symbolic link (planted?); jobtree never "
+                        "follows one: delete it and resubmit the job"
+                    )
             claimed.spec = readSpec(claimed.jobDir)
             opts = claimed.spec.get("jobOptions")
             claimed.options = dict(opts) if isinstance(opts, dict) else {}
@@ -273,6 +280,8 @@ def _commit(
         "outcome": record["outcome"],
     }
     final = dict(info, failures=failures, history=[*info.get("history", []), summary])
+    if error is not None and not retry:
+        final["error"] = error  # also here: the attempt record may not have been writable
     if retry:
         delay = retryDelay if retryDelay is not None else c.options.get("retryDelay", 10.0)
         target = _readyTarget(c, now + float(delay) if delay else None)

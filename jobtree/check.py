@@ -95,8 +95,21 @@ def check(q: JobQueue, repair: bool) -> list[Problem]:
                 lambda p=p: _fs.unlinkIfExists(p),
             )
 
+    for name in _fs.listNames(q._roots):
+        p = os.path.join(q._roots, name)
+        if os.path.islink(p):
+            # Never followed: removing the link leaves whatever it points at alone.
+            found(
+                "planted symlink",
+                p,
+                f"points to {os.readlink(p)}; jobtree never lists or runs it",
+                lambda p=p: _fs.unlinkIfExists(p),
+            )
     for rid in q._rootIds():
-        _checkRoot(q, os.path.join(q._roots, rid), now, found, age)
+        try:
+            _checkRoot(q, os.path.join(q._roots, rid), now, found, age)
+        except PermissionError as exc:
+            found("unreadable", os.path.join(q._roots, rid), f"cannot be checked: {exc}")
     return problems
 
 

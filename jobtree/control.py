@@ -72,8 +72,8 @@ def pause(handles: Iterable[JobHandle]) -> int:
     """Hold subtrees: none of their jobs is claimed until resumed (running ones finish)."""
     count = 0
     for h in handles:
-        _fs.createEmpty(os.path.join(h.location, L.PAUSE_MARKER))
         index, paths = _subtree(h)
+        _fs.createEmpty(os.path.join(h.location, L.PAUSE_MARKER))
         for p in paths:
             state, name = index.tokens[p]
             if state == L.READY:

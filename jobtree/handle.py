@@ -213,7 +213,8 @@ class JobHandle:
         return self.state is JobState.RUNNING
 
     def isFinished(self) -> bool:
-        return self.state in (JobState.DONE, JobState.FAILED)
+        """Done, failed or cancelled."""
+        return self.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
     def hasError(self, recursive: bool = False) -> bool:
         """True when this job failed (or, with *recursive*, any job of its subtree)."""

@@ -99,7 +99,10 @@ class ServerClock:
         self._offset = stamped + 0.5 * (1 if stamped == int(stamped) else 0) - (before + after) / 2
 
     def close(self) -> None:
-        _fs.unlinkIfExists(self.path)
+        try:
+            _fs.unlinkIfExists(self.path)
+        except OSError:
+            pass  # a read-only queue never got a probe file; nothing to tidy
 
 
 class Interrupted(BaseException):
@@ -144,7 +147,7 @@ class Watch:
 class Monitor(threading.Thread):
     """Watches the running attempt from beside it: renews its lease, notices when its claim was
     taken away (takeover, cancel, delete) and enforces its timeout and hang timeout. On any of
-    those it kills the job's process groups and interrupts run() with JobLost or JobTimeout.
+    those it kills the job's process groups and interrupts run() (with Interrupted).
 
     One long-lived thread per JobQueue serves every job that queue runs, one after another."""
 
@@ -285,8 +288,12 @@ def takeOver(rootDir: str, name: str, serverNow: float, reason: str) -> str | No
     return finishTakeOver(rootDir, path, private, serverNow, reason)
 
 
-def finishTakeOver(rootDir: str, path: str, private: str, serverNow: float, reason: str) -> str:
-    data = _fs.readBytes(private) or b""
+def finishTakeOver(
+    rootDir: str, path: str, private: str, serverNow: float, reason: str
+) -> str | None:
+    data = _fs.readBytes(private)
+    if data is None:
+        return None  # another process finished this takeover
     try:
         import json
 
@@ -323,8 +330,8 @@ def finishTakeOver(rootDir: str, path: str, private: str, serverNow: float, reas
     else:
         target = os.path.join(indexDir(rootDir, L.READY), L.readyName(path, priority))
         state = L.READY
-    _fs.writeNew(private, _fs.dumpJson(claim))
-    os.rename(private, target)
+    if not _fs.rewriteInPlace(private, _fs.dumpJson(claim)) or not _fs.move(private, target):
+        return None
     log.warning(
         "job %s: took over attempt %s from %s (%s); now %s",
         jobDirOf(rootDir, path),

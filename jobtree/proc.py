@@ -38,10 +38,6 @@ class WorkerShutdown(BaseException):
     so that ``except Exception`` in user code cannot swallow it (as rq does)."""
 
 
-class JobTimeout(BaseException):
-    """Raised inside a running job that exceeded its ``timeout`` or ``hangTimeout``."""
-
-
 class RetryLater(Exception):
     """Raise from :meth:`JobProc.run` to give the job back and have it run again later
     (after *delay* seconds, default the job's ``retryDelay``). It does not count as a failure."""
@@ -193,6 +189,7 @@ class JobProc:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group, so all of it can be stopped at once
+            preexec_fn=_dieWithParent,
         )
         ctx.processes.add(proc)
         try:
@@ -279,6 +276,29 @@ def _pump(streams: list[tuple[int, LogFile, Callable[[int, str], None]]]) -> Non
                 splitter.feed(chunk)
     finally:
         sel.close()
+
+
+def _loadPrctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+        return fn
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _loadPrctl()  # resolved before any fork: the child only makes one call
+_PR_SET_PDEATHSIG = 1
+
+
+def _dieWithParent() -> None:
+    """In the child between fork and exec: get SIGKILL when the worker dies (even by SIGKILL),
+    so that a job taken over from a dead worker is not still running its command there too."""
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
 
 
 def _decode(line: bytes) -> str:

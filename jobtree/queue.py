@@ -148,6 +148,10 @@ class JobQueue:
         settings = marker.get("settings", {})
         self._settings = dict(settings) if isinstance(settings, dict) else {}
         self._policy = Policy(loc, self._settings, keyFile)
+        if self._policy.shared:
+            # Every member of the group must be able to rewrite tokens, logs and records that
+            # another member created: files group-writable, directories inheriting the group.
+            os.umask(os.umask(0o002) & 0o002)
         self._clockObj: ServerClock | None = None
 
     @property
@@ -287,7 +291,7 @@ class JobQueue:
         rootIds = self._rootIds()
         if not rootIds:
             return IdleReason.EMPTY
-        running = stuck = paused = delayed = False
+        running = stuck = paused = delayed = inFlight = False
         now = self._clock.now()
         for rid in rootIds:
             rootDir = os.path.join(self._roots, rid)
@@ -304,9 +308,7 @@ class JobQueue:
                 elif state is JobState.PAUSED:
                     paused = True
                 elif state is JobState.WAITING:
-                    # Nothing it waits for failed: a worker is between committing its last
-                    # sub-job and releasing it (or died there, which check() repairs).
-                    running = True
+                    inFlight = True
                 elif state is not JobState.DONE:
                     stuck = True
         if running:
@@ -315,6 +317,11 @@ class JobQueue:
             return IdleReason.DELAYED
         if paused:
             return IdleReason.PAUSED
+        if inFlight:
+            # Waiting jobs with nothing failed below them and nothing running, delayed or
+            # paused: a worker is between committing a last sub-job and releasing its parent
+            # (or died there, which check() repairs).
+            return IdleReason.RUNNING
         return IdleReason.BLOCKED if stuck else IdleReason.ALL_DONE
 
     # -- running -------------------------------------------------------------------------------

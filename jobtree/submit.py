@@ -220,7 +220,11 @@ class JobRoot(Job):
         self._state = "open"
         self._hooks: list[dict[str, Any]] = []
         self._root = self
-        super().__init__(None, None, L.ROOT_PATH, jobType, label, jobOptions, params)
+        try:
+            super().__init__(None, None, L.ROOT_PATH, jobType, label, jobOptions, params)
+        except BaseException:
+            _fs.removeTree(self._base)  # nothing of a refused root stays behind
+            raise
 
     def onDone(
         self,

@@ -1,0 +1,5 @@
+"""``python -m jobtree.cli``: the same as the ``jobtree`` command."""
+
+from . import main
+
+main()
