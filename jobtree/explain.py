@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _layout as L
 from ._index import RootIndex, jobDirOf, pausedBy, pendingEntries, readDeps
+from .errors import CorruptJob
 from .host import WorkerInfo, unmet
 from .limits import holders
 from .state import JobState
@@ -92,7 +93,10 @@ def whyWaiting(q: JobQueue, h: JobHandle) -> str:
     _, _, notBefore = L.parseReadyName(name)
     if notBefore > q._clock.now():
         return f"delayed until {_when(notBefore)} (retry delay or notBefore)"
-    options = h.jobOptions
+    try:
+        options = h.jobOptions
+    except CorruptJob as exc:
+        return f"ready, but its job file is corrupt ({exc}); a worker will fail it"
     requires: dict[str, Any] | None = options.get("requires")
     workers = liveWorkers(h._queue._need())
     if requires and workers is not None:

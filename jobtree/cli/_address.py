@@ -27,7 +27,7 @@ from ._app import App, CliError, Exit, app, openQueue
 
 SHORT_ID_LENGTH = 6
 MIN_ID_LENGTH = 3
-_ID_RE = re.compile(r"^[0-9a-fA-F]{3,}$")
+_ID_RE = re.compile(rf"^[0-9a-fA-F]{{{MIN_ID_LENGTH},}}$")
 
 
 def shortId(rootId: str) -> str:
@@ -103,8 +103,6 @@ def resolveJob(text: str, queuePath: str | None = None, theApp: App | None = Non
             Exit.USAGE,
         )
     q = theApp.queue(queuePath)
-    if len(ident) < MIN_ID_LENGTH:
-        raise CliError(f"job id {ident!r} is too short: give at least 3 hex digits", Exit.USAGE)
     matches = matchRoots(q, ident)
     if not matches:
         raise CliError(

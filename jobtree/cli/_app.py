@@ -8,13 +8,14 @@ import os
 import sys
 from collections.abc import Callable
 from enum import IntEnum
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console, Group
 
 from .. import _layout as L
 from ..errors import (
+    CorruptJob,
     DependencyCycleError,
     InvalidSetting,
     JobNotFound,
@@ -151,14 +152,14 @@ class App:
     def color(self) -> str:
         return self.colorOption or self.config.color
 
-    def console(self, stderr: bool = False, file: IO[str] | None = None) -> Console:
+    def console(self, stderr: bool = False) -> Console:
         color = self.color
-        stream = file or (sys.stderr if stderr else sys.stdout)
-        terminal = _isatty(stream)
+        stream = sys.stderr if stderr else sys.stdout
         width = None
-        if not terminal:
+        if not isatty(stream):
             # Piped output is read by people with wide windows and by grep: do not wrap at 80.
-            width = int(os.environ.get("COLUMNS", "0") or 0) or 200
+            columns = os.environ.get("COLUMNS", "")
+            width = int(columns) if columns.isdigit() and int(columns) > 0 else 200
         return Console(
             file=stream,
             stderr=stderr,
@@ -183,7 +184,7 @@ class App:
         click.echo(text)
 
 
-def _isatty(stream: Any) -> bool:
+def isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
@@ -202,7 +203,10 @@ def openQueue(location: str, source: str = "--queue") -> JobQueue:
             f"create one with: jobtree init {location}",
             Exit.NO_QUEUE,
         )
-    return JobQueue(location)
+    try:
+        return JobQueue(location)
+    except CorruptJob as exc:
+        raise CliError(str(exc), Exit.NO_QUEUE) from None
 
 
 def app(ctx: click.Context | None = None) -> App:

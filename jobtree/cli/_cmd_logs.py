@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import IO, Any
+from typing import IO
 
 import click
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
@@ -17,9 +17,10 @@ from ..errors import JobNotFound
 from ..handle import JobHandle
 from ..state import JobState
 from ._address import JobAddress, handleAddress, resolveJob
-from ._app import CliError, Exit, app, jsonOption, printJson, queueOption
+from ._app import CliError, Exit, app, isatty, jsonOption, printJson, queueOption
 
 POLL_SECONDS = 0.2
+STATUS_WIDTH = 40
 FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
@@ -103,14 +104,14 @@ class _Output:
 
     def __init__(self, h: JobHandle) -> None:
         self.raw: IO[bytes] = click.get_binary_stream("stdout")
-        self.live = _isatty(sys.stdout) and _isatty(sys.stderr)
+        self.live = isatty(sys.stdout) and isatty(sys.stderr)
         self.pending = b""
         self.progress: Progress | None = None
         self.task: TaskID | None = None
         if self.live:
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=20),
                 TextColumn("{task.percentage:>3.0f}%"),
                 TextColumn("{task.fields[status]}", style="italic"),
                 console=app().console(),
@@ -140,20 +141,14 @@ class _Output:
 
     def update(self, progress: float, status: str) -> None:
         if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, completed=progress, status=status)
+            short = status if len(status) <= STATUS_WIDTH else status[: STATUS_WIDTH - 1] + "…"
+            self.progress.update(self.task, completed=progress, status=short)
 
     def close(self) -> None:
         if self.progress is not None:
             if self.pending:
                 self.progress.console.print(Text(self.pending.decode("utf-8", "replace")))
             self.progress.stop()
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def _follow(h: JobHandle, stream: str, fixed: int | None) -> JobState:

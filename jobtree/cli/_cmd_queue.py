@@ -15,9 +15,9 @@ from rich.text import Text
 
 from .. import _layout as L
 from .._index import jobDirOf
-from ..queue import createJobQueue
+from ..queue import JobQueue, createJobQueue
 from ..state import JobState
-from ._app import CliError, Exit, app, jsonOption, printJson, queueOption
+from ._app import CliError, Exit, app, jsonOption, openQueue, printJson, queueOption
 from ._render import STYLES, counts, duration
 from ._snapshot import STATE_NAMES, RootView, attemptNumbers, indexMtime, readAttempt
 
@@ -174,7 +174,7 @@ def archive(
 ) -> None:
     """Archive or delete finished roots of QUEUE by age and count (defaults: the queue's
     retention setting)."""
-    q = app().queue(queue)
+    q = openQueue(os.path.abspath(queue), "the QUEUE argument")
     fn = getattr(q, "archive", None)
     if not callable(fn):
         raise CliError(
@@ -286,7 +286,7 @@ def stats(queuePath: str | None, since: float, asJson: bool) -> None:
     app().print(*parts)
 
 
-def collectStats(q: Any, since: float) -> dict[str, Any]:
+def collectStats(q: JobQueue, since: float) -> dict[str, Any]:
     now = time.time()
     start = now - since
     rootCounts = dict.fromkeys(STATE_NAMES, 0)

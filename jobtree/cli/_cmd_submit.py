@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .. import _layout as L
 from ..errors import JobTreeError
 from ._address import shortId
-from ._app import CliError, Exit, app, errorFor, jsonOption, printJson
+from ._app import CliError, Exit, app, errorFor, jsonOption, openQueue, printJson
 from ._cmd_queue import parseKeyValue
 from ._procs import Command
 from ._treefile import (
@@ -116,7 +116,7 @@ def submit(
     """
     ctx = click.get_current_context()
     command: list[str] | None = ctx.meta.get("jobtree.command")
-    q = app().queue(queue)
+    q = openQueue(os.path.abspath(queue), "the QUEUE argument")
     if file is not None and command is not None:
         raise CliError("give either FILE or a command after --, not both", Exit.USAGE)
     if file is None and command is None:
@@ -210,6 +210,8 @@ def _quickRoot(
     params: dict[str, Any] = {"cwd": os.path.abspath(cwd) if cwd else os.getcwd()}
     rootLabel = label or _shorten(shlex.join(command))
     if frames is None:
+        if chunk != 1:
+            raise CliError("--chunk needs --frames", Exit.USAGE)
         if usesPlaceholder(command):
             raise CliError(
                 "the command uses {first}, {last} or {frame}, but no --frames were given",
@@ -247,6 +249,7 @@ def _quickRoot(
 
 
 def _shorten(text: str) -> str:
+    text = " ".join(text.split())
     return text if len(text) <= LABEL_MAX else text[: LABEL_MAX - 1] + "…"
 
 

@@ -16,7 +16,7 @@ from .. import _layout as L
 from .._index import indexDir
 from ..queue import JobQueue
 from ._app import CliError, Exit, app, jsonOption, printJson, queueOption
-from ._render import bar, counts, duration, rootsTable, stateText
+from ._render import bar, counts, duration, oneLine, rootsTable, stateText
 from ._snapshot import STATE_NAMES, RootView
 
 
@@ -97,7 +97,7 @@ def renderTop(data: dict[str, Any], height: int) -> RenderableType:
     for j in runRows:
         table.add_row(
             Text(j["id"], style="bold"),
-            j["label"] or "",
+            oneLine(j["label"] or ""),
             j["host"] or "-",
             bar(j["progress"]),
             duration(now - j["startTime"]) if j["startTime"] else "-",

@@ -13,9 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import _layout as L
+from ..queue import JobQueue
 from ..state import JobState
 from ._address import JobAddress, address, queueOf, resolveJob
-from ._app import app, jsonOption, printJson, queueOption
+from ._app import CliError, Exit, app, jsonOption, printJson, queueOption
 from ._render import (
     bar,
     counts,
@@ -96,6 +97,7 @@ def filterOptions(f: F) -> F:
 @click.command("ls")
 @queueOption
 @filterOptions
+@click.option("--archived", is_flag=True, help="List the archived roots instead.")
 @jsonOption
 def ls(
     queuePath: str | None,
@@ -103,12 +105,14 @@ def ls(
     label: str | None,
     host: str | None,
     meta: list[tuple[str, str]],
+    archived: bool,
     asJson: bool,
 ) -> None:
     """List the roots of the queue with their state, progress and job counts."""
     q = app().queue(queuePath)
     filters = Filters(states, label, host, meta)
-    rows = [v.rootSummary() for v in rootViews(q) if filters.matchRoot(v)]
+    views = archivedViews(q) if archived else rootViews(q)
+    rows = [v.rootSummary() for v in views if filters.matchRoot(v)]
     if asJson:
         printJson({"queue": q.location, "roots": rows})
         return
@@ -117,6 +121,18 @@ def ls(
         app().print(Text(empty, style="dim"))
         return
     app().print(rootsTable(rows))
+
+
+def archivedViews(q: JobQueue) -> list[RootView]:
+    listArchived = getattr(q, "listArchived", None)
+    if not callable(listArchived):
+        raise CliError(
+            "this jobtree cannot archive (JobQueue.listArchived is missing)", Exit.UNAVAILABLE
+        )
+    from ..automation import ARCHIVE_DIR
+
+    assert q.location is not None
+    return [RootView(q, os.path.join(q.location, ARCHIVE_DIR, rid)) for rid in listArchived()]
 
 
 # -- tree ----------------------------------------------------------------------------------------
@@ -232,6 +248,7 @@ def showData(h: Any) -> dict[str, Any]:
         params=spec.get("params") if isinstance(spec.get("params"), dict) else {},
         jobOptions=spec.get("jobOptions") if isinstance(spec.get("jobOptions"), dict) else {},
         submitHost=spec.get("submitHost"),
+        corrupt=spec.get("corrupt"),
         traceback=rec.get("traceback") if isinstance(rec.get("traceback"), str) else None,
         counts=view.counts(h.path),
         children=[address(h.rootId, c) for c in view.children(h.path)],
@@ -249,6 +266,8 @@ def renderShow(d: dict[str, Any]) -> Group:
     add(("job", Text(d["id"]) + Text(f"  ({d['rootId']}:{d['path']})", style="dim")))
     add(("label", d["label"] or "-"))
     add(("type", d["jobType"]))
+    if d["corrupt"]:
+        add(("corrupt", Text(d["corrupt"], style="bold red")))
     add(("state", stateText(d["state"])))
     if d["whyWaiting"]:
         add(("why", Text(d["whyWaiting"], style="yellow")))

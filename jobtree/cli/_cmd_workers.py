@@ -207,5 +207,11 @@ def gui(queues: tuple[str, ...]) -> None:
     module = importComponent(
         "jobtree.gui.app", "the GUI", "; install it with: pip install 'jobtree-farm[gui]'"
     )
-    code = module.main(paths)
+    try:
+        code = module.main(paths)
+    except ModuleNotFoundError as exc:  # PySide6, imported when the window opens
+        raise CliError(
+            f"the GUI cannot start: {exc}; install it with: pip install 'jobtree-farm[gui]'",
+            Exit.UNAVAILABLE,
+        ) from None
     raise click.exceptions.Exit(int(code or 0))

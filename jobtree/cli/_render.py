@@ -9,7 +9,6 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from .._layout import ROOT_PATH
 from ._snapshot import STATE_NAMES, Filters, RootView
 
 STYLES: dict[str, str] = {
@@ -106,7 +105,7 @@ def jobLine(job: dict[str, Any], extra: Text | None = None) -> Text:
     t.append(job["id"], style="bold")
     if job["label"]:
         t.append(" ")
-        t.append(job["label"])
+        t.append(oneLine(job["label"]))
     if job["state"] in ("running", "failed") or 0 < job["progress"] < 100:
         t.append("  ")
         t.append_text(bar(job["progress"]))
@@ -118,7 +117,7 @@ def jobLine(job: dict[str, Any], extra: Text | None = None) -> Text:
         if job["startTime"]:
             t.append(f", {duration(time.time() - job['startTime'])}", style="dim")
         t.append(")", style="dim")
-    if job["state"] in ("failed", "cancelled") and job["error"] and job["error"] != "cancelled":
+    if job["state"] != "done" and job["error"] and job["error"] != "cancelled":
         t.append("  ")
         t.append(job["error"].splitlines()[0][:200], style="red")
     if extra is not None:
@@ -195,7 +194,7 @@ def rootsTable(rows: list[dict[str, Any]], title: str | None = None) -> Table:
             stateText(r["summaryState"]),
             bar(r["treeProgress"]),
             counts(r["counts"]),
-            Text(r["label"] or ""),
+            Text(oneLine(r["label"] or "")),
             str(r["priority"]),
             ago(r["submitTime"]),
             Text(r["treeStatusLine"] or "", style="italic"),
@@ -203,5 +202,6 @@ def rootsTable(rows: list[dict[str, Any]], title: str | None = None) -> Table:
     return table
 
 
-def jobPathText(path: str) -> str:
-    return path if path == ROOT_PATH else path[len(ROOT_PATH) + 1 :]
+def oneLine(text: str) -> str:
+    """Labels may hold line breaks; a line of a list may not."""
+    return " ".join(text.splitlines())

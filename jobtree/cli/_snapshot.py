@@ -25,7 +25,7 @@ from .._index import (
     readDeps,
     readSpec,
 )
-from ..errors import CorruptJob
+from ..errors import CorruptJob, JobTreeError
 from ..handle import JobHandle
 from ..queue import JobQueue
 from ..state import JobState
@@ -47,6 +47,7 @@ class RootView:
         self._specs: dict[str, dict[str, Any]] = {}
         self._records: dict[str, dict[str, Any]] = {}
         self._children: dict[str, list[str]] | None = None
+        self._counts: dict[str, dict[str, int]] | None = None
 
     # -- structure -------------------------------------------------------------------------------
 
@@ -63,12 +64,20 @@ class RootView:
         return self._children.get(path, [])
 
     def counts(self, path: str = L.ROOT_PATH) -> dict[str, int]:
-        out = dict.fromkeys(STATE_NAMES, 0)
-        prefix = path + "."
-        for p, s in self.states.items():
-            if p == path or p.startswith(prefix):
-                out[s.value] += 1
-        return out
+        """How many jobs of the subtree at *path* (itself included) are in each state."""
+        if self._counts is None:
+            # One pass: every job counts for itself and each of its ancestors.
+            table: dict[str, dict[str, int]] = {}
+            for p, s in self.states.items():
+                q: str | None = p
+                while q is not None:
+                    row = table.get(q)
+                    if row is None:
+                        row = table[q] = dict.fromkeys(STATE_NAMES, 0)
+                    row[s.value] += 1
+                    q = parentPath(q)
+            self._counts = table
+        return dict(self._counts.get(path) or dict.fromkeys(STATE_NAMES, 0))
 
     # -- per-job files ---------------------------------------------------------------------------
 
@@ -293,10 +302,13 @@ def whyWaiting(q: JobQueue, h: JobHandle, state: JobState) -> str | None:
     if state is JobState.RUNNING or state in FINISHED:
         return None
     ask = getattr(q, "whyWaiting", None)
-    if callable(ask):
-        answer = ask(h)
-        return str(answer) if answer is not None else None
-    return _whyWaiting(h, state)
+    try:
+        if callable(ask):
+            answer = ask(h)
+            return str(answer) if answer is not None else None
+        return _whyWaiting(h, state)
+    except (JobTreeError, OSError) as exc:
+        return f"cannot tell: {exc}"
 
 
 def _whyWaiting(h: JobHandle, state: JobState) -> str:

@@ -293,8 +293,10 @@ def parseFrames(text: str) -> list[int]:
         first = int(m.group(1))
         last = int(m.group(2)) if m.group(2) is not None else first
         step = int(m.group(3)) if m.group(3) else 1
-        if last < first or step < 1:
+        if last < first:
             raise ValueError(f"bad frame range {part!r}: the end is before the start")
+        if step < 1:
+            raise ValueError(f"bad frame range {part!r}: the step must be at least 1")
         if (last - first) // step + len(frames) > MAX_FRAMES:
             raise ValueError(f"frame range {text!r} has more than {MAX_FRAMES} frames")
         for f in range(first, last + 1, step):
