@@ -48,6 +48,11 @@ def jobSpec(
     clean = _checkParams(params, where)
     if jobOptions is not None:
         _options.resolveJobOptions(jobOptions, None, q._settings, where)
+        for limit in jobOptions.get("limits") or ():
+            if limit not in q.limits():
+                raise JobTreeError(
+                    f"{where}: limit {limit!r} is not defined; define it with setLimit first"
+                )
     try:
         cls(**clean)
     except Exception as exc:

@@ -81,6 +81,8 @@ def test_every_command_has_help():
         "gui",
         "archive",
         "config",
+        "limit",
+        "schedule",
     ]:
         assert name in commands
         assert "Usage: jobtree " + name in jobtree(name, "--help").stdout

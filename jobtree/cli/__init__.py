@@ -11,6 +11,7 @@ import click
 
 from ._app import App, Exit, JobtreeGroup
 from ._cmd_control import cancel, pause, priority, resume, retry, rm
+from ._cmd_farm import limit, schedule
 from ._cmd_logs import logs
 from ._cmd_queue import archive, check, configCmd, init, stats
 from ._cmd_submit import submit
@@ -59,6 +60,8 @@ for command in (
     resume,
     rm,
     priority,
+    limit,
+    schedule,
     workers,
     stats,
     top,
