@@ -24,6 +24,10 @@ from . import _layout as L
 # directory as EPERM instead of ENOTEMPTY.
 _GONE = (errno.ENOENT, errno.ESTALE)
 
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+"""Added to every open of a file in a queue: a symbolic link planted where jobtree expects its
+own file makes the open fail (ELOOP) instead of reading or writing whatever it points at."""
+
 
 def isGone(exc: OSError) -> bool:
     """True when *exc* says the file vanished (moved or deleted by another process)."""
@@ -44,7 +48,7 @@ def tempName(target: str) -> str:
 def writeAtomic(target: str, data: bytes, *, fsync: bool = False) -> None:
     """Replace *target* with *data* so that readers see the old or the new content, never a mix."""
     tmp = tempName(target)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o666)
     try:
         try:
             _writeAll(fd, data)
@@ -63,7 +67,7 @@ def writeAtomic(target: str, data: bytes, *, fsync: bool = False) -> None:
 
 def writeNew(target: str, data: bytes) -> None:
     """Write a file that nobody else can see or write yet (inside staging, or attempt files)."""
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | NOFOLLOW, 0o666)
     try:
         _writeAll(fd, data)
     finally:
@@ -73,7 +77,7 @@ def writeNew(target: str, data: bytes) -> None:
 def createEmpty(target: str) -> bool:
     """Create an empty file with O_EXCL; False when it already existed (someone else won)."""
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o666)
     except FileExistsError:
         return False
     except PermissionError as exc:
@@ -93,7 +97,7 @@ def rewriteInPlace(target: str, data: bytes) -> bool:
     taken away, so it is opened without O_CREAT.
     """
     try:
-        fd = os.open(target, os.O_WRONLY)
+        fd = os.open(target, os.O_WRONLY | NOFOLLOW)
     except OSError as exc:
         if isGone(exc):
             return False
@@ -172,12 +176,13 @@ def listNames(directory: str) -> list[str]:
 def readBytes(path: str) -> bytes | None:
     """The content of *path*, or None when it is gone."""
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | NOFOLLOW)
     except OSError as exc:
         if isGone(exc):
             return None
         raise
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
 
 
 def readJson(path: str) -> Any:

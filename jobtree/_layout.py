@@ -5,6 +5,7 @@ The format itself is specified in docs/format.md; this module is its single owne
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Final
 
@@ -68,7 +69,8 @@ def readyName(path: str, priority: int, notBefore: float | None = None) -> str:
     """``root.0001@p5``, or ``root.0001@p5@t1795897812`` for a job that may not start before that
     time (seconds since the epoch, by the file server's clock)."""
     if notBefore:
-        return f"{path}@p{priority}@t{int(notBefore)}"
+        # Rounded up: a job must never start before its time.
+        return f"{path}@p{priority}@t{math.ceil(notBefore)}"
     return f"{path}@p{priority}"
 
 

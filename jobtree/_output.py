@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 
+from . import _fs
 from . import _layout as L
 
 
@@ -59,7 +60,9 @@ class LogFile:
             return
         try:
             if self._fd is None:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+                self._fd = os.open(
+                    self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _fs.NOFOLLOW, 0o666
+                )
             view = memoryview(data)
             while view:
                 n = os.write(self._fd, view)

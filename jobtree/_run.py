@@ -74,9 +74,13 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
     # The token is ours now. It holds the previous claim if the job ran before: continue its
     # counts, then write our claim into the same inode (a claim creates no inode).
     try:
-        fd = os.open(running, os.O_RDWR)
+        fd = os.open(running, os.O_RDWR | _fs.NOFOLLOW)
     except OSError as exc:
         if _fs.isGone(exc):  # deleted (deleteJobs with force, cancel) right after our rename
+            return None
+        if exc.errno == errno.ELOOP:  # a symlink planted as a token: never write through it
+            checkTransition(L.RUNNING, L.FAILED)
+            _fs.move(running, os.path.join(indexDir(rootDir, L.FAILED), path))
             return None
         raise
     try:
@@ -132,7 +136,18 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
             leaseSeconds=float(claimed.options.get("leaseSeconds", 60.0)),
         )
         claimed.info = info
-        os.pwrite(fd, _fs.padTo(_fs.dumpJson(info), len(old)), 0)
+        try:
+            os.pwrite(fd, _fs.padTo(_fs.dumpJson(info), len(old)), 0)
+        except OSError as exc:
+            # Disk full (or quota): give the job back untouched rather than leave a claim
+            # nobody wrote, and say which job and why.
+            if old:
+                os.pwrite(fd, old, 0)
+            _fs.move(running, os.path.join(indexDir(rootDir, L.READY), readyName))
+            raise JobTreeError(
+                f"cannot claim job {claimed.jobDir}: writing its claim failed ({exc.strerror}); "
+                "is the queue's disk full?"
+            ) from exc
     finally:
         os.close(fd)
     # Our claim id is unique, so if the name is still there the token is still ours. If it is

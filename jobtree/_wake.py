@@ -5,15 +5,17 @@ The supervisor of ``jobtree worker`` runs one *watcher* per queue and rings ever
 
 - on a local disk, an inotify watch of ``QUEUE/roots`` (watchdog, recursive). A job becomes
   runnable only by a rename into an ``_index/ready/`` directory or by a new root appearing in
-  ``roots/``, so only created, moved and deleted events are asked for. Open, close-without-write,
-  modify and attribute events are left out of the kernel's mask: watchdog's default mask makes its
-  own rescans overflow the inotify queue and spin at ~96% CPU (shared FACTS, "Watching a tree"),
-  and modify events would fire on every log line a running job writes and on every lease renewal.
+  ``roots/`` (and a limit's slot frees when a token leaves ``_index/running/``), so only created,
+  moved and deleted events are asked for, and InotifyWatcher.isRelevant picks among those. Open,
+  close-without-write, modify and attribute events are left out of the kernel's mask: watchdog's
+  default mask makes its own rescans overflow the inotify queue and spin at ~96% CPU (shared
+  FACTS, "Watching a tree"), and modify events would fire on every log line a running job writes
+  and on every lease renewal.
 - on a network filesystem, polling. inotify sees only changes made through this host's mount, so
   it is blind to other hosts' workers and submitters (shared FACTS). A full rescan costs seconds
   over sshfs, so the poller only stats cheap change markers: the mtime of ``roots/`` (roots added or
-  removed) and of ``_index/ready`` and ``_index/running`` of every unfinished root (every change
-  of a job's state is a rename into or out of one of those).
+  removed) and of ``_index/ready`` and ``_index/running`` of every unfinished root (whatever
+  makes a job runnable, or ends a running one, renames a token into or out of one of those).
 
 Events are hints to look again, never truth (duplicates and reordering happen): a woken worker
 simply lists the ready jobs. Workers also look on their own every few seconds, because some jobs
@@ -122,6 +124,9 @@ class Watcher:
         back to polling."""
         return True
 
+    def describe(self) -> str:
+        return self.kind
+
 
 class _Debouncer(threading.Thread):
     """Rings at once on the first poke, then at most once per DEBOUNCE while pokes keep coming:
@@ -131,13 +136,13 @@ class _Debouncer(threading.Thread):
         super().__init__(name="jobtree-wake", daemon=True)
         self._onChange = onChange
         self._poked = threading.Event()
-        self._stopped = False
+        self._stopped = threading.Event()
 
     def poke(self) -> None:
         self._poked.set()
 
     def stop(self) -> None:
-        self._stopped = True
+        self._stopped.set()
         self._poked.set()
         if self.is_alive():
             self.join(5.0)
@@ -145,15 +150,16 @@ class _Debouncer(threading.Thread):
     def run(self) -> None:
         while True:
             self._poked.wait()
-            if self._stopped:
+            if self._stopped.is_set():
                 return
             self._poked.clear()
             try:
                 self._onChange()
             except Exception:
                 log.exception("jobtree: waking the workers failed")
-            # An Event, not a sleep: stop() must not wait for the debounce to pass.
-            threading.Event().wait(DEBOUNCE)
+            # Pokes that arrive meanwhile set _poked again: one more ring after the pause.
+            if self._stopped.wait(DEBOUNCE):
+                return
 
 
 class InotifyWatcher(Watcher):
@@ -166,14 +172,43 @@ class InotifyWatcher(Watcher):
         self._debouncer = _Debouncer(onChange)
         self._observer: Any = None
 
-    def isRelevant(self, path: str | bytes) -> bool:
-        """True for a root appearing or vanishing in roots/ and for anything in a root's _index/
-        (tokens moving between states); False for job files, logs and attempt records."""
+    def _place(self, path: str | bytes) -> str | None:
+        """Where a path is: "root" for an entry of roots/ itself, the state name for an entry of
+        a root's _index/<state>/, None for anything else (job files, logs, attempt records)."""
         p = os.fsdecode(path)
         if not p.startswith(self.rootsDir + os.sep):
-            return False
+            return None
         parts = p[len(self.rootsDir) + 1 :].split(os.sep)
-        return len(parts) == 1 or (len(parts) >= 2 and parts[1] == L.INDEX_DIR)
+        if len(parts) == 1:
+            return "root"
+        if len(parts) == 4 and parts[1] == L.INDEX_DIR:
+            return parts[2]
+        return None
+
+    def isRelevant(self, eventType: str, src: str | bytes, dest: str | bytes = "") -> bool:
+        """Can this event have made a job runnable (or ended one, for --burst and limits)?
+
+        Yes for a root arriving or leaving, a token arriving in ready/ from anywhere but
+        running/, and a token leaving running/ for anywhere but ready/. A token going from
+        running/ back to ready/ is a worker giving back a job it could not take (a full limit,
+        requirements it does not meet) or a retry: ringing for it would make idle workers claim
+        and give back that job over and over, each give-back ringing again. The worker that gave
+        it back looks again at once, and every idle worker within RECHECK_SECONDS."""
+        srcAt = self._place(src)
+        if eventType == "moved":
+            destAt = self._place(dest) if dest else None
+            if "root" in (srcAt, destAt):
+                return True
+            return (destAt == L.READY and srcAt != L.RUNNING) or (
+                srcAt == L.RUNNING and destAt != L.READY
+            )
+        if srcAt == "root":
+            return True
+        if os.path.basename(os.fsdecode(src)).startswith(L.TEMP_PREFIX):
+            return False  # an atomic write in progress; its rename is the event that counts
+        return (eventType == "created" and srcAt == L.READY) or (
+            eventType == "deleted" and srcAt == L.RUNNING
+        )
 
     def start(self) -> None:
         from watchdog.events import (
@@ -193,7 +228,7 @@ class InotifyWatcher(Watcher):
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
                 dest = getattr(event, "dest_path", "")
-                if watcher.isRelevant(event.src_path) or (dest and watcher.isRelevant(dest)):
+                if watcher.isRelevant(event.event_type, event.src_path, dest):
                     watcher._debouncer.poke()
 
         # Created, moved and deleted only (see the module docstring for why not the rest).
@@ -219,6 +254,9 @@ class InotifyWatcher(Watcher):
             self._observer.join(5.0)
             self._observer = None
         self._debouncer.stop()
+
+    def describe(self) -> str:
+        return "watching with inotify"
 
     def healthy(self) -> bool:
         obs = self._observer
@@ -253,6 +291,9 @@ class PollWatcher(Watcher):
 
     def healthy(self) -> bool:
         return self._thread.is_alive()
+
+    def describe(self) -> str:
+        return f"polling every {self.interval:g} s"
 
     def _run(self) -> None:
         while not self._stopEvent.wait(self.interval):
@@ -362,7 +403,7 @@ class Doorbell:
         os.set_blocking(self._sigR, False)
         os.set_blocking(self._sigW, False)
         # Only signals with a Python handler write here; the worker installs those first.
-        signal.set_wakeup_fd(self._sigW, warn_on_full_buffer=False)
+        self._oldWakeup = signal.set_wakeup_fd(self._sigW, warn_on_full_buffer=False)
         if bellFd is not None:
             os.set_blocking(bellFd, False)
         self.hungUp = False
@@ -375,20 +416,20 @@ class Doorbell:
             return False
         fds = [self._sigR] if self.bellFd is None else [self._sigR, self.bellFd]
         ready, _, _ = select.select(fds, [], [], timeout)
-        _drain([self._sigR])
-        if self.bellFd is not None and self.bellFd in ready and not _drain([self.bellFd]):
+        drain([self._sigR])
+        if self.bellFd is not None and self.bellFd in ready and not drain([self.bellFd]):
             self.hungUp = True
         return not self.hungUp
 
     def close(self) -> None:
         import signal
 
-        signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(self._oldWakeup)
         for fd in (self._sigR, self._sigW):
             os.close(fd)
 
 
-def _drain(fds: Iterable[int]) -> bool:
+def drain(fds: Iterable[int]) -> bool:
     """Read everything pending; False when a pipe reports EOF."""
     for fd in fds:
         while True:

@@ -7,6 +7,7 @@ repeated cascade, removing what no process can be using), and a second run finds
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -210,14 +211,32 @@ def _checkRoot(q: JobQueue, rootDir: str, now: float, found, age) -> None:  # ty
                     ),
                 )
     # Job directories without a token (a crash cannot make these; hands and half-restores can).
+    # A token moving backwards (running to ready, say) while the index is listed looks missing
+    # for an instant, and a token under a private takeover name is not missing: see _restoreToken.
+    taking = {
+        L.tokenPath(n[len(L.TEMP_PREFIX) :])
+        for n in os.listdir(indexDir(rootDir, L.RUNNING))
+        if n.startswith(L.TEMP_PREFIX) and ".takeover." in n
+    }
     for d in _fs.walkDirs(rootDir):
-        if d == rootDir:
-            continue
-        rel = os.path.relpath(d, rootDir).split(os.sep)
+        rel = [] if d == rootDir else os.path.relpath(d, rootDir).split(os.sep)
         if not all(L.CHILD_NAME_RE.match(p) for p in rel):
             continue
         path = ".".join([L.ROOT_PATH, *rel])
-        if path in index.tokens:
+        for name in os.listdir(d):  # temporary files of atomic writes in job directories
+            p = os.path.join(d, name)
+            if (
+                name.startswith(L.TEMP_PREFIX)
+                and name.endswith(".tmp")
+                and age(p) > ABANDONED_AFTER
+            ):
+                found(
+                    "orphaned temporary file",
+                    p,
+                    "an atomic write that never finished",
+                    lambda p=p: _fs.unlinkIfExists(p),
+                )
+        if d == rootDir or path in index.tokens or path in taking:
             continue
         if not os.path.exists(os.path.join(d, L.JOB_FILE)):
             continue
@@ -230,8 +249,60 @@ def _checkRoot(q: JobQueue, rootDir: str, now: float, found, age) -> None:  # ty
 
 
 def _restoreToken(rootDir: str, path: str, jobDir: str) -> None:
-    if _fs.listNames(os.path.join(jobDir, L.PENDING_DIR)):
-        _fs.createEmpty(os.path.join(indexDir(rootDir, L.WAITING), path))
-    else:
-        _fs.createEmpty(os.path.join(indexDir(rootDir, L.WAITING), path))
+    """Give a job its token back, but only if it is really missing: a token that moves backwards
+    (running to ready) while the index is listed, or sits under a private takeover name, only
+    looks missing. Two more listings apart in time make that impossible to mistake."""
+    for _ in range(2):
+        time.sleep(0.2)
+        if path in RootIndex(rootDir).tokens or any(
+            n.startswith(f"{L.TEMP_PREFIX}{path}@")
+            for n in os.listdir(indexDir(rootDir, L.RUNNING))
+        ):
+            return
+    waiting = os.path.join(indexDir(rootDir, L.WAITING), path)
+    if not _fs.createEmpty(waiting):
+        return
+    if not _fs.listNames(os.path.join(jobDir, L.PENDING_DIR)):
+        _fs.rmdirIfEmpty(os.path.join(jobDir, L.PENDING_DIR))
         makeReady(rootDir, path)
+
+
+def healRoot(rootDir: str, now: float) -> int:
+    """What a worker does for a root in which nothing is ready or running: finish cascades and
+    takeovers that a dead worker left half-done (the repairs of check() that only a crash makes
+    necessary). Idempotent; returns how many repairs it made."""
+    repaired = 0
+    runningDir = indexDir(rootDir, L.RUNNING)
+    for name in os.listdir(runningDir) if os.path.isdir(runningDir) else []:
+        if name.startswith(L.TEMP_PREFIX) and ".takeover." in name:
+            p = os.path.join(runningDir, name)
+            try:
+                stuck = now - os.stat(p).st_mtime > TAKEOVER_STUCK_AFTER
+            except OSError:
+                continue
+            if stuck and finishTakeOver(
+                rootDir, L.tokenPath(name[len(L.TEMP_PREFIX) :]), p, now, "heal"
+            ):
+                repaired += 1
+    index = RootIndex(rootDir)
+    states = {p: s for p, (s, _) in index.tokens.items()}
+    if any(s in (L.READY, L.RUNNING) for s in states.values()):
+        return repaired
+    deps = readDeps(rootDir)
+    for path, state in states.items():
+        if state != L.WAITING:
+            continue
+        pending = os.path.join(jobDirOf(rootDir, path), L.PENDING_DIR)
+        entries = _fs.listNames(pending)
+        waitedFor = [
+            e[len(L.DEP_PREFIX) :] if e.startswith(L.DEP_PREFIX) else f"{path}.{e}" for e in entries
+        ]
+        done = [p for p in waitedFor if states.get(p) == L.DONE]
+        if done:
+            release(rootDir, done, deps)
+            repaired += 1
+        elif not entries:
+            _fs.rmdirIfEmpty(pending)
+            if makeReady(rootDir, path):
+                repaired += 1
+    return repaired

@@ -14,6 +14,7 @@ import ctypes
 import logging
 import os
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -110,16 +111,42 @@ class Interrupted(BaseException):
     seen outside jobtree: the worker step catches it and reads ``Watch.reason``."""
 
 
+INTERRUPT_SIGNAL = signal.SIGUSR2
+"""Sent to the worker's main thread to stop a job blocked in a long system call."""
+
+
+def _onInterruptSignal(signum: int, frame: Any) -> None:
+    raise Interrupted()
+
+
 class _Interrupt:
-    """Raise an exception asynchronously in the thread that runs the job."""
+    """Raise an exception in the thread that runs the job.
+
+    In the main thread a signal does it: its handler runs even when the job is blocked in a long
+    system call (sleep, read, wait), which the call then gives up. In another thread only an
+    asynchronous exception is possible, and it lands at the next bytecode the job executes."""
 
     def __init__(self) -> None:
         self.threadId = threading.get_ident()
+        self.useSignal = threading.current_thread() is threading.main_thread()
+        self._saved: Any = None
+        if self.useSignal:
+            self._saved = signal.signal(INTERRUPT_SIGNAL, _onInterruptSignal)
 
     def raiseIn(self, exc: type[BaseException]) -> None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(self.threadId), ctypes.py_object(exc)
-        )
+        if self.useSignal:
+            signal.pthread_kill(self.threadId, INTERRUPT_SIGNAL)
+        else:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.threadId), ctypes.py_object(exc)
+            )
+
+    def restore(self) -> None:
+        if self.useSignal:
+            signal.signal(
+                INTERRUPT_SIGNAL, self._saved if self._saved is not None else signal.SIG_DFL
+            )
+            self.useSignal = False
 
 
 class Watch:
@@ -182,6 +209,7 @@ class Monitor(threading.Thread):
                     for _ in range(50_000_000):  # the exception lands at the next bytecode
                         pass
                     log.error("jobtree: an interrupt for %s never arrived", w.ctx.jobDir)
+                w.interrupt.restore()
                 return
             except Interrupted:
                 w.delivered = True
@@ -254,25 +282,40 @@ def staleTokens(
             del unconfirmed[key]
     for name in names:
         try:
-            age = serverNow - os.stat(os.path.join(runningDir, name)).st_mtime
+            st = os.stat(os.path.join(runningDir, name))
         except OSError as exc:
             if _fs.isGone(exc):
                 continue
             raise
+        age = serverNow - st.st_mtime
         if age <= GRACE:
             continue
         claim = loadToken(rootDir, L.RUNNING, name)
-        lease = claim.get("leaseSeconds", 60.0)
+        lease = claim.get("leaseSeconds")
         if not isinstance(lease, (int, float)):
-            lease = 60.0
+            lease = _jobLease(rootDir, L.tokenPath(name))
         if claim.get("claim") != name.rpartition("@")[2]:
-            if unconfirmed is None:
+            # Not written yet. Where the server updates ctime on rename (local disks, NFS), the
+            # ctime is the claim's time; where it does not (sshfs reports ctime = mtime), only
+            # a worker that watched the token for a whole lease can tell.
+            if st.st_ctime > st.st_mtime + 0.5:
+                age = serverNow - st.st_ctime
+            elif unconfirmed is not None:
+                age = serverNow - unconfirmed.setdefault(f"{rootDir}/{name}", serverNow)
+            else:
                 continue
-            first = unconfirmed.setdefault(f"{rootDir}/{name}", serverNow)
-            age = serverNow - first
         if age > lease + GRACE:
             stale.append((name, claim, age))
     return stale
+
+
+def _jobLease(rootDir: str, path: str) -> float:
+    try:
+        opts = readSpec(jobDirOf(rootDir, path)).get("jobOptions")
+        lease = opts.get("leaseSeconds") if isinstance(opts, dict) else None
+    except Exception:
+        lease = None
+    return float(lease) if isinstance(lease, (int, float)) else 60.0
 
 
 def takeOver(rootDir: str, name: str, serverNow: float, reason: str) -> str | None:

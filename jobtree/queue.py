@@ -13,7 +13,7 @@ from typing import Any
 from . import _fs, _options, _run, automation, control
 from . import _layout as L
 from ._index import RootIndex, indexDir, release
-from .check import Problem, check
+from .check import Problem, check, healRoot
 from .errors import (
     CorruptJob,
     JobNotFound,
@@ -347,7 +347,12 @@ class JobQueue:
             if not names:
                 if os.path.exists(os.path.join(indexDir(rootDir, L.DONE), L.ROOT_PATH)):
                     self._doneRoots.add(rid)
-                continue
+                    continue
+                # Nothing ready: if nothing runs either, a dead worker may have left a cascade
+                # or a takeover half-done. Finishing it here keeps the farm going unattended.
+                if not (scan and healRoot(rootDir, now)):
+                    continue
+                names = _fs.listNames(indexDir(rootDir, L.READY))
             for name in names:
                 try:
                     path, prio, notBefore = L.parseReadyName(name)

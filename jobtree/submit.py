@@ -33,7 +33,7 @@ def _checkParams(params: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Params as the worker will see them (a JSON round trip); TypeError naming a bad one."""
     for name, value in params.items():
         try:
-            json.dumps(value, allow_nan=False)
+            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
         except (TypeError, ValueError) as exc:
             what = "a float that is not finite" if _hasNonFinite(value) else type(value).__name__
             raise TypeError(
@@ -75,6 +75,14 @@ class Job:
         where = f"job {label!r}" if label is not None else f"job {path}"
         if label is not None and not isinstance(label, str):
             raise TypeError(f"{where}: label must be a str, not {type(label).__name__}")
+        if label is not None:
+            try:
+                label.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"job at {path}: label {label!r} is not valid text ({exc.reason}); decode "
+                    "file names with errors='replace' before using them as labels"
+                ) from None
         self.jobType = _procs.jobTypeName(jobType)
         where = f"{where} ({self.jobType})"
         policy = self._root._queue._policy

@@ -17,7 +17,6 @@ stronger of the two, so a signal that reaches every process at once (systemd's d
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import os
@@ -41,7 +40,7 @@ from .host import WorkerInfo
 from .proc import WorkerShutdown
 from .queue import JobQueue
 from .security import SignatureError
-from .state import IdleReason
+from .state import IdleReason, JobState
 
 log = logging.getLogger("jobtree.worker")
 
@@ -91,6 +90,8 @@ def refuseRoot(allowRoot: bool = False) -> str | None:
 def _levelOf(logLevel: str | int) -> int:
     if isinstance(logLevel, int):
         return logLevel
+    if str(logLevel).isdigit():
+        return int(logLevel)
     level = logging.getLevelName(str(logLevel).upper())
     if not isinstance(level, int):
         raise ValueError(f"unknown log level {logLevel!r} (DEBUG, INFO, WARNING, ERROR)")
@@ -154,11 +155,11 @@ def runDaemon(
     if poll is not None and not poll > 0:
         raise ValueError(f"runDaemon: poll must be a positive number of seconds, not {poll!r}")
     level = _levelOf(logLevel)
-    _setupLogging(level, "jobtree-worker")
     message = refuseRoot(allowRoot)
     if message is not None:
         print(message, file=sys.stderr)
         return EXIT_USAGE
+    _setupLogging(level, "jobtree-worker")
     location = os.path.abspath(os.fspath(queue))
     try:
         q = JobQueue(location)
@@ -177,13 +178,11 @@ def runDaemon(
         maxJobs=maxJobs,
         name=name,
         recycle=recycle,
-        info=WorkerInfo.detect(
-            list(pools) if pools is not None else None, list(tags) if tags is not None else None
-        ),
+        info=WorkerInfo.detect(_split(pools), _split(tags)),
         pinCpus=pinCpus,
         poll=poll,
         allowRoot=allowRoot,
-        logLevel=logging.getLevelName(level),
+        logLevel=str(level),
     )
     return supervisor.run()
 
@@ -276,14 +275,12 @@ class Supervisor:
                 ",".join(self.info.pools) or "-",
                 ",".join(self.info.tags) or "-",
                 " in burst mode" if self.burst else "",
-                "watching with inotify"
-                if self.watcher.kind == "inotify"
-                else f"polling every {getattr(self.watcher, 'interval', 0):.1f} s",
+                self.watcher.describe(),
             )
             while any(s.proc is not None or s.restartAt is not None for s in self.slots):
                 self._startDue()
                 select.select([sigR], [], [], self._timeout())
-                _wake._drain([sigR])
+                _wake.drain([sigR])
                 self._handleSignals()
                 self._reap()
                 self._checkWatcher()
@@ -459,7 +456,8 @@ class Supervisor:
                 self._requestStop(1)
             elif self.stopLevel:
                 s.restartAt = None
-                if code != EXIT_RECYCLE:
+                # A worker still starting when the stop came dies of the relay: nothing lost.
+                if code not in (EXIT_RECYCLE, -signal.SIGUSR1, -signal.SIGUSR2):
                     log.warning("worker %d (pid %d) %s", s.index, proc.pid, _describeExit(code))
             else:
                 s.failures = s.failures + 1 if uptime < MIN_UPTIME else 0
@@ -566,8 +564,17 @@ class _Tickets:
 # -- one worker process ----------------------------------------------------------------------------
 
 
-def _acceptsWorkerInfo() -> bool:
-    return "worker" in inspect.signature(JobQueue.__init__).parameters
+def _recheckSeconds() -> float:
+    text = os.environ.get(RECHECK_ENV)
+    if text:
+        try:
+            value = float(text)
+            if value > 0:
+                return value
+        except ValueError:
+            pass
+        log.warning("ignoring %s=%r: not a positive number of seconds", RECHECK_ENV, text)
+    return RECHECK_SECONDS
 
 
 class _WorkerQueue(JobQueue):
@@ -575,9 +582,7 @@ class _WorkerQueue(JobQueue):
     which job it claimed before the job runs (for the registry and for giving it back)."""
 
     def __init__(self, location: str, owner: Worker, info: WorkerInfo) -> None:
-        # The core accepts worker= (requirement matching) from issue 4 on.
-        kwargs: dict[str, Any] = {"worker": info} if _acceptsWorkerInfo() else {}
-        super().__init__(location, logging.getLogger("jobtree"), **kwargs)
+        super().__init__(location, logging.getLogger("jobtree"), worker=info)
         self._owner = owner
 
     def _claimNext(self) -> _run.Claimed | None:
@@ -627,8 +632,7 @@ class Worker:
         self._current: _run.Claimed | None = None
         self._raised = False
         self._waitingForTicket = False
-        recheck = os.environ.get(RECHECK_ENV)
-        self.recheck = float(recheck) if recheck else RECHECK_SECONDS
+        self.recheck = _recheckSeconds()
 
     # -- signals -----------------------------------------------------------------------------------
 
@@ -746,13 +750,32 @@ class Worker:
                 if reason in TERMINAL:
                     log.info("burst: nothing left to run (%s); %d job(s) run", reason, self.jobsRun)
                     return EXIT_OK
+                if reason is None and not self._runningAnywhere():
+                    # Runnable jobs that this worker cannot claim, and nothing running that
+                    # could change that: they need another worker (requirements this host does
+                    # not meet, a limit without slots). Unless one was just submitted: look once
+                    # more.
+                    if self.step():
+                        continue
+                    log.info(
+                        "burst: the jobs left need other workers (see whyWaiting); %d job(s) run",
+                        self.jobsRun,
+                    )
+                    return EXIT_OK
             if not doorbell.wait(self.recheck * random.uniform(0.8, 1.2)):
                 log.warning("the supervisor is gone; stopping")
                 return EXIT_OK
 
+    def _runningAnywhere(self) -> bool:
+        return any(h.stateCounts()[JobState.RUNNING] for h in self.queue.listJobs())
+
 
 def _child(args: argparse.Namespace) -> int:
     """A worker process started by the supervisor (``--child N``)."""
+    # The supervisor's relays must never kill this process by their default action, not even
+    # after work() has restored its handlers on the way out.
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
     _setupLogging(_levelOf(args.log_level), f"jobtree-worker-{args.child}")
     message = refuseRoot(args.allow_root)
     if message is not None:
@@ -820,7 +843,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _split(values: list[str] | None) -> list[str] | None:
+def _split(values: Sequence[str] | None) -> list[str] | None:
+    """["a,b", "c"] -> ["a", "b", "c"]; None stays None (then the environment decides)."""
     if values is None:
         return None
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
@@ -833,7 +857,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Run jobs from a jobtree queue with a supervisor and N worker processes.",
     )
     parser.add_argument("queue", help="the queue directory")
-    parser.add_argument("--workers", type=_positiveInt, help="worker processes (default: CPUs)")
+    parser.add_argument(
+        "-w", "--workers", type=_positiveInt, help="worker processes (default: CPUs)"
+    )
     parser.add_argument("--burst", action="store_true", help="exit when nothing is left to run")
     parser.add_argument("--max-jobs", type=_positiveInt, help="exit after this many jobs in total")
     parser.add_argument("--name", help="the workers' name in the registry (default: host name)")

@@ -1,0 +1,250 @@
+"""Helpers of the resilience, chaos, bad-input and security tests (plain functions and classes;
+each test module defines its own fixtures from these)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from testutil import TESTS_DIR, subprocess_env
+
+RESIL_WORKER = TESTS_DIR / "resil_worker.py"
+
+
+def require(ok: bool, what: str) -> None:
+    """Skip a test that cannot run here; fail it instead when JOBTREE_REQUIRE_ALL=1 (CI)."""
+    if ok:
+        return
+    if os.environ.get("JOBTREE_REQUIRE_ALL") == "1":
+        pytest.fail(f"JOBTREE_REQUIRE_ALL=1 but {what}")
+    pytest.skip(what)
+
+
+def require_root() -> None:
+    require(os.geteuid() == 0, "this test needs root (mounts, setuid)")
+
+
+def require_tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    require(path is not None, f"{name!r} is not installed (Debian package {package})")
+    assert path is not None
+    return path
+
+
+class Proc:
+    """A Python subprocess in its own session with its output in files; its whole process group
+    is SIGKILLed on kill() (and by the Spawner at teardown)."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.stdout_path = tmp_path / f"{name}.stdout"
+        self.stderr_path = tmp_path / f"{name}.stderr"
+        full_env = subprocess_env()
+        full_env.update(env or {})
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, *argv],
+                stdout=out,
+                stderr=err,
+                env=full_env,
+                start_new_session=True,
+                cwd="/",
+            )
+        self.pid = self.proc.pid
+        self.started = time.time()
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def wait(self, timeout: float = 60.0) -> int:
+        """Wait for the process; on timeout kill its process group and fail."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"{self.name} (pid {self.pid}) still running after {timeout} s; killed.\n"
+                f"stdout: {self.stdout[-2000:]}\nstderr: {self.stderr[-3000:]}"
+            ) from None
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
+    def wait_for_file(self, path: Path, timeout: float = 30.0) -> None:
+        """Wait until ``path`` exists; fail at once (with the output) if the process exits."""
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited {self.proc.returncode} before {path} appeared.\n"
+                    f"stdout: {self.stdout[-2000:]}\nstderr: {self.stderr[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} did not appear within {timeout} s")
+            time.sleep(0.005)
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+
+class Spawner:
+    """Starts Procs; every one still running at teardown is killed with its process group."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list[Proc] = []
+
+    def script(self, script: str | Path, *args: Any, name: str | None = None, **kw: Any) -> Proc:
+        p = Proc(
+            self.tmp_path,
+            name or f"proc{len(self.procs)}",
+            [str(script), *(str(a) for a in args)],
+            **kw,
+        )
+        self.procs.append(p)
+        return p
+
+    def worker(self, queue_dir: Any, *args: Any, name: str | None = None, **kw: Any) -> Proc:
+        """A resil_worker.py process on ``queue_dir``."""
+        return self.script(
+            RESIL_WORKER, str(queue_dir), *args, name=name or f"worker{len(self.procs)}", **kw
+        )
+
+    def python(self, code: str, *args: Any, name: str | None = None, **kw: Any) -> Proc:
+        p = Proc(self.tmp_path, name or f"py{len(self.procs)}", ["-c", code, *map(str, args)], **kw)
+        self.procs.append(p)
+        return p
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.kill()
+
+
+@contextlib.contextmanager
+def spawner(tmp_path: Path) -> Iterator[Spawner]:
+    s = Spawner(tmp_path)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie (a killed process whose parent has not
+    reaped it yet is dead for our purposes)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def read_pid(path: Path) -> int:
+    return int(path.read_text().strip())
+
+
+# -- mounts ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def tmpfs(mountpoint: Path, size: str = "2m", mode: str = "0755") -> Iterator[Path]:
+    """Mount a tmpfs of ``size`` on ``mountpoint`` (created) for the block; unmounted after."""
+    require_root()
+    require_tool("mount", "mount")
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode={mode}", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+    )
+    require(r.returncode == 0, f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        # A remount to read-write first, so that a read-only test leaves nothing behind; lazy
+        # unmount as a fallback if something still holds it.
+        subprocess.run(["mount", "-o", "remount,rw", str(mountpoint)], capture_output=True)
+        r = subprocess.run(["umount", str(mountpoint)], capture_output=True, text=True)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def remount(mountpoint: Path, how: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{how}", str(mountpoint)], check=True)
+
+
+# -- the queue on disk -----------------------------------------------------------------------
+
+
+def index_tokens(root_dir: str | os.PathLike[str]) -> dict[str, list[str]]:
+    """{index directory: sorted token names} of a root, temporary names included."""
+    idx = Path(root_dir) / "_index"
+    return {d.name: sorted(os.listdir(d)) for d in sorted(idx.iterdir()) if d.is_dir()}
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def attempt_record(job_dir: str | os.PathLike[str], n: int) -> dict[str, Any]:
+    return read_json(Path(job_dir) / f"attempt.{n}.json")
+
+
+def all_handles(queue: Any) -> list[Any]:
+    """Every job of every root, pre-order."""
+    out = []
+    stack = list(reversed(queue.listJobs()))
+    while stack:
+        h = stack.pop()
+        out.append(h)
+        stack.extend(reversed(h.listSubJobs()))
+    return out
+
+
+def drain(queue: Any, timeout: float = 30.0) -> int:
+    """Run jobs in this process until the queue is idle and not merely waiting for a retry
+    delay; returns how many ran."""
+    from jobtree import IdleReason
+
+    n = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        if queue.runNextAvailableJob():
+            n += 1
+            continue
+        if queue.idleReason() != IdleReason.DELAYED:
+            return n
+        assert time.monotonic() < deadline, "queue still delayed after the deadline"
+        time.sleep(0.05)
