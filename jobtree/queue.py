@@ -115,6 +115,9 @@ class JobQueue:
         self._monitorObj: Monitor | None = None
         self._unconfirmed: dict[str, float] = {}
         self._archivedAt = -1e9
+        self._refreshEvery = REFRESH_SECONDS
+        self._parsed: dict[str, dict[str, tuple[Any, str, int]]] = {}
+        """Parsed ready-token names per root (a name never changes meaning)."""
         self._cannotRun: set[tuple[str, str]] = set()
         """Jobs whose requirements this worker does not meet (job files never change them)."""
         self._workerInfo = worker
@@ -328,6 +331,7 @@ class JobQueue:
 
     def _refresh(self) -> None:
         """List the ready jobs of every unfinished root and order them (docs/format.md)."""
+        started = time.monotonic()
         candidates: list[tuple[Any, ...]] = []
         rootIds = self._rootIds()
         self._doneRoots.intersection_update(rootIds)
@@ -353,13 +357,22 @@ class JobQueue:
                 if not (scan and healRoot(rootDir, now)):
                     continue
                 names = _fs.listNames(indexDir(rootDir, L.READY))
+            parsed = self._parsed.setdefault(rootDir, {})
+            if len(parsed) > 4 * len(names) + 1000:
+                parsed.clear()  # names come and go; keep the cache near the ready list's size
             for name in names:
-                try:
-                    path, prio, notBefore = L.parseReadyName(name)
-                    key = (-prio, rid, tuple(int(p) for p in L.pathParts(path)))
-                except ValueError:
-                    self._logger.warning("ignoring a malformed ready entry %s in %s", name, rootDir)
-                    continue
+                entry = parsed.get(name)
+                if entry is None:
+                    try:
+                        path, prio, notBefore = L.parseReadyName(name)
+                        key = (-prio, rid, tuple(int(p) for p in L.pathParts(path)))
+                    except ValueError:
+                        self._logger.warning(
+                            "ignoring a malformed ready entry %s in %s", name, rootDir
+                        )
+                        continue
+                    entry = parsed[name] = (key, path, notBefore)
+                key, path, notBefore = entry
                 if notBefore > now:
                     continue  # a retry delay or notBefore that has not passed (server clock)
                 if (rootDir, path) in self._cannotRun:
@@ -368,7 +381,11 @@ class JobQueue:
         candidates.sort(key=lambda c: c[0])
         self._candidates = candidates
         self._cursor = 0
-        self._listedAt = time.monotonic()
+        done = time.monotonic()
+        # Listing a huge backlog costs milliseconds: list again after 50 times as long as this
+        # listing took (at least REFRESH_SECONDS), so listing stays under 2% of a worker's time.
+        self._refreshEvery = max(REFRESH_SECONDS, 50 * (done - started))
+        self._listedAt = done
 
     def _housekeeping(self, now: float) -> None:
         """What workers do for the queue while they look for work: schedules, retention."""
@@ -386,7 +403,7 @@ class JobQueue:
             takeOver(rootDir, name, now, f"no lease renewal for {age:.1f} s")
 
     def _claimNext(self) -> _run.Claimed | None:
-        if time.monotonic() - self._listedAt > REFRESH_SECONDS:
+        if time.monotonic() - self._listedAt > self._refreshEvery:
             self._refresh()
         refreshed = False
         while True:
