@@ -30,8 +30,9 @@ echo "run_all: scratch parent $base (deleted at the end)"
 if [ "$quick" = 1 ]; then
   drain=(--jobs 500 --rounds 3); submit=(--roots 10 --per-root 200 --rounds 2)
   history=(--jobs 5000 --per-root 500 --calls 500 --blocks 4)
+  worker=(--idle-seconds 5 --samples 15)
 else
-  drain=(); submit=(); history=()
+  drain=(); submit=(); history=(); worker=()
 fi
 
 status=0
@@ -42,6 +43,7 @@ run() {
 run "$here/bench_drain.py" "${drain[@]}"
 run "$here/bench_submit.py" "${submit[@]}"
 run "$here/bench_history.py" "${history[@]}"
+run "$here/bench_worker.py" "${worker[@]}"
 
 echo
 echo "run_all: removing $base"

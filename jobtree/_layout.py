@@ -34,6 +34,8 @@ FINAL_STATES: Final = (DONE, FAILED, CANCELLED)
 
 CLOCK_DIR: Final = "clock"
 """Per-process probe files whose server-stamped mtime tells the file server's time."""
+WORKERS_DIR: Final = "workers"
+"""The worker registry: one record per worker process (written by worker daemons)."""
 PAUSE_MARKER: Final = "_paused"
 """An empty file in a job directory: its subtree is paused."""
 

@@ -118,10 +118,12 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
             q._cannotRun.add((rootDir, path))
             _fs.move(running, giveBack)
             return None
-        for name in claimed.options.get("limits") or ():
+        limits = list(claimed.options.get("limits") or ())
+        for name in limits:
             if acquire(q._need(), name, q._limitSlots(name), running) is None:
                 # Slots taken so far free themselves: they point at a token that moves now.
                 _fs.move(running, giveBack)
+                q._limited[(rootDir, path)] = limits
                 return None
         attempt = previous.get("attempt", 0)
         info = {

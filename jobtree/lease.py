@@ -115,8 +115,15 @@ INTERRUPT_SIGNAL = signal.SIGUSR2
 """Sent to the worker's main thread to stop a job blocked in a long system call."""
 
 
+_signalled = threading.Event()
+"""Set by the monitor just before it sends INTERRUPT_SIGNAL: any other SIGUSR2 is not ours."""
+
+
 def _onInterruptSignal(signum: int, frame: Any) -> None:
-    raise Interrupted()
+    if _signalled.is_set():
+        _signalled.clear()
+        raise Interrupted()
+    # A SIGUSR2 from someone else must not end the job: ignore it.
 
 
 class _Interrupt:
@@ -135,6 +142,7 @@ class _Interrupt:
 
     def raiseIn(self, exc: type[BaseException]) -> None:
         if self.useSignal:
+            _signalled.set()
             signal.pthread_kill(self.threadId, INTERRUPT_SIGNAL)
         else:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(

@@ -27,7 +27,7 @@ from .explain import whyWaiting
 from .handle import JobHandle
 from .host import WorkerInfo
 from .lease import Monitor, ServerClock, serverClock, staleTokens, takeOver
-from .limits import getLimits, setLimit
+from .limits import getLimits, holders, setLimit
 from .security import Policy, makeDir
 from .state import IdleReason, JobState
 from .submit import JobRoot
@@ -119,6 +119,8 @@ class JobQueue:
         self._parsed: dict[str, dict[str, tuple[Any, str, int]]] = {}
         """Parsed ready-token names per root (a name never changes meaning)."""
         self._cannotRun: set[tuple[str, str]] = set()
+        self._limited: dict[tuple[str, str], list[str]] = {}
+        """Jobs given back because a limit was full, with their limits (read-only checks)."""
         """Jobs whose requirements this worker does not meet (job files never change them)."""
         self._workerInfo = worker
         self._limitCache: tuple[float, dict[str, int]] = (-1e9, {})
@@ -186,6 +188,9 @@ class JobQueue:
             limits = getLimits(self._need())
             self._limitCache = (time.monotonic(), limits)
         return limits.get(name, 0)
+
+    def _limitsFull(self, names: list[str]) -> bool:
+        return any(len(holders(self._need(), n)) >= self._limitSlots(n) for n in names)
 
     def setLimit(self, name: str, slots: int) -> None:
         """Define (or change) a limit: at most *slots* running jobs hold it at once, on all hosts."""
@@ -294,7 +299,7 @@ class JobQueue:
         rootIds = self._rootIds()
         if not rootIds:
             return IdleReason.EMPTY
-        running = stuck = paused = delayed = inFlight = False
+        running = stuck = paused = delayed = inFlight = unsuitable = False
         now = self._clock.now()
         for rid in rootIds:
             rootDir = os.path.join(self._roots, rid)
@@ -303,9 +308,12 @@ class JobQueue:
             index = RootIndex(rootDir)
             for path, state in index.states().items():
                 if state is JobState.READY:
-                    if L.parseReadyName(index.tokens[path][1])[2] <= now:
+                    if L.parseReadyName(index.tokens[path][1])[2] > now:
+                        delayed = True
+                    elif (rootDir, path) in self._cannotRun:
+                        unsuitable = True
+                    else:
                         return None
-                    delayed = True
                 elif state is JobState.RUNNING:
                     running = True
                 elif state is JobState.PAUSED:
@@ -318,6 +326,8 @@ class JobQueue:
             return IdleReason.RUNNING
         if delayed:
             return IdleReason.DELAYED
+        if unsuitable:
+            return IdleReason.UNSUITABLE
         if paused:
             return IdleReason.PAUSED
         if inFlight:
@@ -377,6 +387,9 @@ class JobQueue:
                     continue  # a retry delay or notBefore that has not passed (server clock)
                 if (rootDir, path) in self._cannotRun:
                     continue
+                limited = self._limited.get((rootDir, path))
+                if limited is not None and self._limitsFull(limited):
+                    continue  # claiming it would only give it back: no renames, no churn
                 candidates.append((key, rootDir, name, path))
         candidates.sort(key=lambda c: c[0])
         self._candidates = candidates

@@ -42,6 +42,8 @@ class IdleReason(str, Enum):
     """Runnable jobs wait for their retry delay; nothing runs."""
     PAUSED = "paused"
     """Only paused jobs could run."""
+    UNSUITABLE = "needs another worker"
+    """The only runnable jobs need what this worker does not offer (requirements)."""
     BLOCKED = "blocked"
     """Nothing is ready or running, and failed or cancelled jobs keep the rest from running."""
 

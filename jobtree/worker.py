@@ -8,10 +8,11 @@ process loops: stop requested? -> claim and run one job -> when there was none, 
 Signals (to the supervisor; see docs/workers.md): the first SIGTERM or SIGINT lets every worker
 finish its running job and take no new one; the second stops the running jobs at once (their
 processes are killed and the jobs go back to ready, for any worker to take up); a third kills the
-worker processes. The supervisor relays a stop with SIGUSR1 (finish) and SIGUSR2 (now); a worker
+worker processes. The supervisor relays a stop with FINISH_SIGNAL and STOP_NOW_SIGNAL; a worker
 treats SIGTERM/SIGINT sent to it directly the same way as its supervisor does, and takes the
-stronger of the two, so a signal that reaches every process at once (systemd's default KillMode,
-``kill -TERM -- -PGID``) counts once, not twice.
+stronger of the two, so a signal that reaches every process at once (systemd's default
+KillMode=control-group) counts once, not twice. A worker stopped by a signal of its own (not
+relayed) is replaced by a fresh one.
 """
 
 from __future__ import annotations
@@ -56,7 +57,16 @@ EXIT_FATAL = 3
 restarting would not help, so the supervisor stops the daemon."""
 EXIT_RECYCLE = 4
 """(worker process) ran its ``recycle`` jobs; the supervisor starts a fresh one at once."""
+EXIT_REPLACE = 5
+"""(worker process) stopped by a SIGTERM or SIGINT sent to it, not by its supervisor: someone
+took this one worker out (to move its job, say); the supervisor starts a fresh one at once."""
 
+FINISH_SIGNAL = signal.SIGRTMIN + 1
+"""Supervisor to worker: finish the running job, take no new one. Real-time signals, because
+SIGUSR2 is jobtree.lease's (the monitor interrupts a job with it) and nothing else uses these;
+they are queued, never merged, and kill silently a worker that has not started yet."""
+STOP_NOW_SIGNAL = signal.SIGRTMIN + 2
+"""Supervisor to worker: stop the running job now and give it back."""
 ALLOW_ROOT_ENV = "JOBTREE_ALLOW_ROOT"
 RECHECK_ENV = "JOBTREE_RECHECK"
 RECHECK_SECONDS = 2.0
@@ -329,13 +339,13 @@ class Supervisor:
                 "stop requested: workers finish their running jobs and take no new ones "
                 "(send SIGTERM or SIGINT again to stop the jobs now)"
             )
-            self._signalAll(live, signal.SIGUSR1)
+            self._signalAll(live, FINISH_SIGNAL)
             self._ring()
         elif level == 2:
             log.warning(
                 "stop now requested: killing the running jobs' processes and giving the jobs back"
             )
-            self._signalAll(live, signal.SIGUSR2)
+            self._signalAll(live, STOP_NOW_SIGNAL)
             self.killAt = time.monotonic() + KILL_AFTER
         else:
             log.warning("third stop request: killing the worker processes")
@@ -450,6 +460,13 @@ class Supervisor:
                     "worker %d (pid %d) recycled after %s jobs", s.index, proc.pid, self.recycle
                 )
                 s.failures, s.restartAt = 0, time.monotonic()
+            elif code == EXIT_REPLACE and not self.stopLevel:
+                log.info(
+                    "worker %d (pid %d) was stopped by a signal sent to it; starting a fresh one",
+                    s.index,
+                    proc.pid,
+                )
+                s.failures, s.restartAt = 0, time.monotonic()
             elif code in (EXIT_FATAL, EXIT_USAGE):
                 s.restartAt = None
                 self.fatal = True
@@ -457,7 +474,7 @@ class Supervisor:
             elif self.stopLevel:
                 s.restartAt = None
                 # A worker still starting when the stop came dies of the relay: nothing lost.
-                if code not in (EXIT_RECYCLE, -signal.SIGUSR1, -signal.SIGUSR2):
+                if code not in (EXIT_RECYCLE, EXIT_REPLACE, -FINISH_SIGNAL, -STOP_NOW_SIGNAL):
                     log.warning("worker %d (pid %d) %s", s.index, proc.pid, _describeExit(code))
             else:
                 s.failures = s.failures + 1 if uptime < MIN_UPTIME else 0
@@ -577,6 +594,35 @@ def _recheckSeconds() -> float:
     return RECHECK_SECONDS
 
 
+class StopRequests:
+    """The stop requests a worker process received: 0 none, 1 finish the running job and stop,
+    2 stop the running job now. Relays from the supervisor set the level; SIGTERM and SIGINT
+    sent to the worker itself count (the first finishes, the second stops now)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT, FINISH_SIGNAL, STOP_NOW_SIGNAL)
+
+    def __init__(self) -> None:
+        self.level = 0
+        self.relayed = False
+        """The supervisor asked (rather than someone signalling this worker directly)."""
+        self._received = 0
+
+    def note(self, signum: int) -> int:
+        if signum == FINISH_SIGNAL:
+            level, self.relayed = 1, True
+        elif signum == STOP_NOW_SIGNAL:
+            level, self.relayed = 2, True
+        else:
+            self._received += 1
+            level = self._received
+        self.level = max(self.level, level)
+        return self.level
+
+    def record(self, signum: int, frame: FrameType | None) -> None:
+        """A signal handler that only records (before and after the worker loop runs)."""
+        self.note(signum)
+
+
 class _WorkerQueue(JobQueue):
     """The worker's JobQueue: takes no new job once a stop was requested, and tells its worker
     which job it claimed before the job runs (for the registry and for giving it back)."""
@@ -614,6 +660,7 @@ class Worker:
         bellFd: int | None = None,
         register: bool = True,
         extra: dict[str, Any] | None = None,
+        stops: StopRequests | None = None,
     ) -> None:
         self.info = info if info is not None else WorkerInfo.detect()
         self.queue = _WorkerQueue(queue, self, self.info)
@@ -625,10 +672,8 @@ class Worker:
         self.registration = (
             registry.Registration(self.queueDir, self.info, name, extra) if register else None
         )
-        self.stopLevel = 0
-        """0 running, 1 finish the running job and stop, 2 stop the running job now."""
+        self.stops = stops if stops is not None else StopRequests()
         self.jobsRun = 0
-        self._received = 0
         self._current: _run.Claimed | None = None
         self._raised = False
         self._waitingForTicket = False
@@ -636,15 +681,13 @@ class Worker:
 
     # -- signals -----------------------------------------------------------------------------------
 
+    @property
+    def stopLevel(self) -> int:
+        """0 running, 1 finish the running job and stop, 2 stop the running job now."""
+        return self.stops.level
+
     def _onSignal(self, signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGUSR1:
-            level = 1
-        elif signum == signal.SIGUSR2:
-            level = 2
-        else:
-            self._received += 1
-            level = self._received
-        self.stopLevel = max(self.stopLevel, level)
+        self.stops.note(signum)
         c = self._current
         # Raise only while the job's token is still ours in running/: then an interruption
         # anywhere leaves the job claimed by us and work() gives it back. Once the job was
@@ -703,9 +746,8 @@ class Worker:
     def work(self) -> int:
         """Run jobs until told to stop (or, in burst mode, until nothing can run); returns the
         process's exit code."""
-        handled = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
-        saved = {s: signal.getsignal(s) for s in handled}
-        for s in handled:
+        saved = {s: signal.getsignal(s) for s in StopRequests.SIGNALS}
+        for s in StopRequests.SIGNALS:
             signal.signal(s, self._onSignal)
         doorbell = _wake.Doorbell(self.bellFd)
         try:
@@ -719,7 +761,7 @@ class Worker:
                 # committing it: still ours, so give it back for another worker.
                 _run.unclaim(c)
             log.info("stopped now; the running job (if any) was given back")
-            return EXIT_OK
+            return self._stoppedCode()
         except (QueueReadOnly, SignatureError) as exc:
             log.error("%s", exc)
             return EXIT_FATAL
@@ -734,9 +776,12 @@ class Worker:
         while True:
             if self.stopLevel:
                 log.info("stopping: %d job(s) run", self.jobsRun)
-                return EXIT_OK
+                return self._stoppedCode()
             if self.recycle is not None and self.jobsRun >= self.recycle:
                 return EXIT_RECYCLE
+            if not doorbell.wait(0):  # the supervisor died while we ran a job
+                log.warning("the supervisor is gone; stopping")
+                return EXIT_OK
             if self.step():
                 continue
             if self._waitingForTicket:
@@ -750,7 +795,9 @@ class Worker:
                 if reason in TERMINAL:
                     log.info("burst: nothing left to run (%s); %d job(s) run", reason, self.jobsRun)
                     return EXIT_OK
-                if reason is None and not self._runningAnywhere():
+                if reason is IdleReason.UNSUITABLE or (
+                    reason is None and not self._runningAnywhere()
+                ):
                     # Runnable jobs that this worker cannot claim, and nothing running that
                     # could change that: they need another worker (requirements this host does
                     # not meet, a limit without slots). Unless one was just submitted: look once
@@ -766,16 +813,20 @@ class Worker:
                 log.warning("the supervisor is gone; stopping")
                 return EXIT_OK
 
+    def _stoppedCode(self) -> int:
+        return EXIT_OK if self.stops.relayed or self.bellFd is None else EXIT_REPLACE
+
     def _runningAnywhere(self) -> bool:
         return any(h.stateCounts()[JobState.RUNNING] for h in self.queue.listJobs())
 
 
 def _child(args: argparse.Namespace) -> int:
     """A worker process started by the supervisor (``--child N``)."""
-    # The supervisor's relays must never kill this process by their default action, not even
-    # after work() has restored its handlers on the way out.
-    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    # Stop requests that come before the worker loop runs (or after it ended) are recorded, not
+    # lost and not fatal: the loop starts by looking at them.
+    stops = StopRequests()
+    for s in StopRequests.SIGNALS:
+        signal.signal(s, stops.record)
     _setupLogging(_levelOf(args.log_level), f"jobtree-worker-{args.child}")
     message = refuseRoot(args.allow_root)
     if message is not None:
@@ -809,6 +860,7 @@ def _child(args: argparse.Namespace) -> int:
             tickets=tickets,
             bellFd=0,
             extra={"supervisor": os.getppid(), "slot": args.child},
+            stops=stops,
         )
     except (JobTreeError, OSError) as exc:
         log.error("%s", exc)

@@ -250,3 +250,25 @@ def test_retention_setting_applied_by_workers(tmp_path):
     q2 = jobtree.JobQueue(q.location)  # a fresh worker applies retention on its first look
     q2.runNextAvailableJob()
     assert [h.label for h in q.listJobs()] == ["r3", "r4"]
+
+
+def test_a_stray_sigusr2_does_not_end_a_job(tmp_path):
+    """The monitor interrupts a job in the main thread with SIGUSR2; one sent by anybody else
+    must be ignored, not end the attempt early (as done, with its command killed)."""
+    import signal
+
+    q = jobtree.createJobQueue(tmp_path / "q", leaseSeconds=30)
+    log = str(tmp_path / "log")
+    with q.createJob(Interval, log=log, secs=1.5) as root:
+        pass
+    (worker,) = workers(q.location, 1, 0)
+    deadline = time.monotonic() + 20
+    while root.handle.state is not JobState.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.3)
+    os.kill(worker.pid, signal.SIGUSR2)
+    finish([worker])
+    (run,) = records(log)
+    assert run["end"] - run["start"] >= 1.45  # the sleep was not cut short
+    assert root.handle.state is JobState.DONE
