@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobtree import JobQueue, _fs
+from jobtree import JobQueue
 from jobtree import _layout as L
 
 PAGE = 512 * 1024
@@ -82,37 +82,19 @@ def readJobDetails(queueLocation: str, jobDir: str) -> JobDetails:
     shown = h.state.value
     claim = h._claim()
     record = h._record()[1]
-    n = claim.get("attempt") if isinstance(claim.get("attempt"), int) else 0
     attempts: list[Attempt] = []
-    for i in range(1, (n or 0) + 1):
-        try:
-            data = _fs.readJson(os.path.join(jobDir, L.attemptFile(i)))
-        except (ValueError, OSError):
-            data = None
+    for data in h.attemptRecords():
+        i = int(data["attempt"])
         a = Attempt(i)
-        if isinstance(data, dict):
-            a.host = data.get("host")
-            a.pid = data.get("pid")
-            a.startTime = _num(data.get("startTime"))
-            a.endTime = _num(data.get("endTime"))
-            a.outcome = str(data.get("outcome") or "")
-            a.progress = _num(data.get("progress"))
-            a.statusLine = str(data.get("statusLine") or "")
-            a.error = data.get("error")
-            a.traceback = data.get("traceback")
-        elif i == n:
-            a.host = claim.get("host")
-            a.pid = claim.get("pid")
-            a.startTime = _num(claim.get("startTime"))
-            a.progress = _num(claim.get("progress"))
-            a.statusLine = str(claim.get("statusLine") or "")
-            a.outcome = "running" if state == L.RUNNING else (state if state != L.READY else "")
-        else:
-            # No record: the attempt was lost or taken over; the token's history may know.
-            for entry in claim.get("history", []) or []:
-                if isinstance(entry, dict) and entry.get("attempt") == i:
-                    a.host = entry.get("host")
-                    a.outcome = str(entry.get("outcome") or "lost")
+        a.host = data.get("host")
+        a.pid = data.get("pid")
+        a.startTime = _num(data.get("startTime"))
+        a.endTime = _num(data.get("endTime"))
+        a.outcome = "" if data.get("outcome") == L.READY else str(data.get("outcome") or "")
+        a.progress = _num(data.get("progress"))
+        a.statusLine = str(data.get("statusLine") or "")
+        a.error = data.get("error")
+        a.traceback = data.get("traceback")
         a.stdoutSize = _size(os.path.join(jobDir, L.logFile("stdout", i)))
         a.stderrSize = _size(os.path.join(jobDir, L.logFile("stderr", i)))
         attempts.append(a)

@@ -164,6 +164,35 @@ class JobHandle:
         t = self._record()[1].get("traceback")
         return t if isinstance(t, str) else None
 
+    def attemptRecords(self) -> list[dict[str, Any]]:
+        """Every attempt so far, oldest first: its ``attempt.<n>.json`` record where the attempt
+        wrote one (outcome done, failed, retry, lost or cancelled), the claim for the attempt
+        that is running, and the token's history for attempts whose worker died (outcome lost).
+        Each dict has at least ``attempt`` and ``outcome``."""
+        state, name = self._token()
+        claim: dict[str, Any] = loadToken(self.rootDir, state, name)
+        last = claim.get("attempt")
+        n = last if isinstance(last, int) else 0
+        entries = claim.get("history")
+        history = {
+            e.get("attempt"): e
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict)
+        }
+        out: list[dict[str, Any]] = []
+        for i in range(1, n + 1):
+            record = self._attempt(i)
+            if not record and i == n:
+                record = dict(claim)
+                record.pop("history", None)
+                record["outcome"] = "running" if state == L.RUNNING else state
+            elif not record:
+                record = {"host": None, "outcome": "lost", **history.get(i, {})}
+            record["attempt"] = i
+            record.setdefault("outcome", "")
+            out.append(record)
+        return out
+
     def _log(self, stream: str) -> str:
         n = self.attempts
         if n == 0:

@@ -726,3 +726,24 @@ def test_check_repair_while_workers_drain(tmp_path, sp):
 
 def _paths(h: jobtree.JobHandle) -> list[str]:
     return [h.path, *(p for c in h.listSubJobs() for p in _paths(c))]
+
+
+def test_attempt_records_tell_every_attempt(tmp_path):
+    """JobHandle.attemptRecords(): one entry per attempt, from its record file, the running
+    claim, or the token's history for an attempt whose worker died."""
+    q = jobtree.createJobQueue(tmp_path / "q", maxAttempts=2, retryDelay=0)
+    with q.createJob(FailProc) as root:
+        pass
+    h = root.handle
+    assert h.attemptRecords() == []
+    assert q.runNextAvailableJob()
+    assert q.runNextAvailableJob()
+    records = h.attemptRecords()
+    assert [r["attempt"] for r in records] == [1, 2]
+    assert [r["outcome"] for r in records] == ["failed", "failed"]
+    assert all(r["host"] for r in records)
+    # Without its record file an attempt is told by the token's history.
+    (Path(h.location) / "attempt.1.json").unlink()
+    first = h.attemptRecords()[0]
+    assert first["outcome"] == "failed"
+    assert first["host"] == records[0]["host"]
