@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
+from typing import Any
 
 from . import _fs
 from . import _layout as L
@@ -106,20 +107,32 @@ def pausedBy(rootDir: str, path: str) -> str | None:
     return None
 
 
+def jobOptionsOf(rootDir: str, path: str) -> dict[str, Any]:
+    """A job's options for moving its token ({} when its job file cannot be read: the job still
+    moves, and the worker that claims it fails it with the reason)."""
+    try:
+        options = readSpec(jobDirOf(rootDir, path)).get("jobOptions")
+    except (CorruptJob, OSError):
+        return {}
+    return options if isinstance(options, dict) else {}
+
+
+def jobPriority(options: dict[str, Any]) -> int:
+    p = options.get("priority", 0)
+    return p if isinstance(p, int) and not isinstance(p, bool) else 0
+
+
 def makeReady(rootDir: str, path: str) -> bool:
     """Move a waiting job's token to ready/ (paused/ inside a paused subtree). False when it was
     not waiting (someone else moved it already)."""
-    try:
-        options = readSpec(jobDirOf(rootDir, path)).get("jobOptions")
-    except CorruptJob:
-        options = None  # it becomes ready all the same; the worker that claims it fails it
-    priority = options.get("priority", 0) if isinstance(options, dict) else 0
-    notBefore = options.get("notBefore") if isinstance(options, dict) else None
+    options = jobOptionsOf(rootDir, path)
+    priority = jobPriority(options)
+    notBefore = options.get("notBefore")
     target = L.PAUSED if pausedBy(rootDir, path) else L.READY
     checkTransition(L.WAITING, target)
     return _fs.move(
         os.path.join(indexDir(rootDir, L.WAITING), path),
-        os.path.join(indexDir(rootDir, target), L.readyName(path, int(priority), notBefore)),
+        os.path.join(indexDir(rootDir, target), L.readyName(path, priority, notBefore)),
     )
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _fs, _procs
 from . import _layout as L
-from ._index import indexDir, jobDirOf, pausedBy, readSpec, release
+from ._index import indexDir, jobDirOf, jobPriority, pausedBy, readSpec, release
 from .automation import fireHooks
 from .errors import JobTreeError, QueueReadOnly
 from .host import unmet
@@ -161,10 +161,8 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
 
 
 def _readyTarget(c: Claimed, notBefore: float | None = None) -> str:
-    priority = c.options.get("priority", 0)
     return os.path.join(
-        indexDir(c.rootDir, L.READY),
-        L.readyName(c.path, priority if isinstance(priority, int) else 0, notBefore),
+        indexDir(c.rootDir, L.READY), L.readyName(c.path, jobPriority(c.options), notBefore)
     )
 
 

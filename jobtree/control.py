@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from . import _fs
 from . import _layout as L
-from ._index import RootIndex, indexDir, jobDirOf, loadToken, pausedBy, readSpec
+from ._index import (
+    RootIndex,
+    indexDir,
+    jobDirOf,
+    jobOptionsOf,
+    jobPriority,
+    loadToken,
+    pausedBy,
+    readSpec,
+)
 from .errors import JobNotFound
 from .state import checkTransition
 
@@ -35,15 +44,6 @@ def _subtree(h: JobHandle, recursive: bool = True) -> tuple[RootIndex, list[str]
     if not paths:
         raise JobNotFound(f"job {h.location} is not in the queue (deleted?)")
     return index, paths
-
-
-def _priority(rootDir: str, path: str) -> int:
-    try:
-        opts = readSpec(jobDirOf(rootDir, path)).get("jobOptions")
-        p = opts.get("priority", 0) if isinstance(opts, dict) else 0
-        return p if isinstance(p, int) else 0
-    except Exception:
-        return 0
 
 
 def cancel(handles: Iterable[JobHandle]) -> int:
@@ -153,7 +153,8 @@ def retry(handles: Iterable[JobHandle], recursive: bool = True) -> int:
             else:
                 where = L.PAUSED if pausedBy(h.rootDir, p) else L.READY
                 target = os.path.join(
-                    indexDir(h.rootDir, where), L.readyName(p, _priority(h.rootDir, p))
+                    indexDir(h.rootDir, where),
+                    L.readyName(p, jobPriority(jobOptionsOf(h.rootDir, p))),
                 )
             source = os.path.join(indexDir(h.rootDir, state), name)
             claim = _retryClaim(_fs.readBytes(source))

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import _fs
 from . import _layout as L
-from ._index import indexDir, jobDirOf, loadToken, readSpec
+from ._index import indexDir, jobDirOf, jobOptionsOf, jobPriority, loadToken
 
 log = logging.getLogger("jobtree")
 
@@ -318,11 +318,7 @@ def staleTokens(
 
 
 def _jobLease(rootDir: str, path: str) -> float:
-    try:
-        opts = readSpec(jobDirOf(rootDir, path)).get("jobOptions")
-        lease = opts.get("leaseSeconds") if isinstance(opts, dict) else None
-    except Exception:
-        lease = None
+    lease = jobOptionsOf(rootDir, path).get("leaseSeconds")
     return float(lease) if isinstance(lease, (int, float)) else 60.0
 
 
@@ -366,12 +362,7 @@ def finishTakeOver(
             "time": serverNow,
         }
     )
-    try:
-        spec = readSpec(jobDirOf(rootDir, path))
-        opts = spec.get("jobOptions")
-        priority = int(opts.get("priority", 0)) if isinstance(opts, dict) else 0
-    except Exception:
-        priority = 0
+    priority = jobPriority(jobOptionsOf(rootDir, path))
     if lost >= MAX_LOST:
         claim["error"] = (
             f"its worker was lost {lost} times (last: {reason}); the job may crash its worker"
