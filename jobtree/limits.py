@@ -89,21 +89,13 @@ def acquire(queueDir: str, name: str, slots: int, token: str) -> str | None:
     d = os.path.join(limitsDir(queueDir), name)
     target = os.path.relpath(token, queueDir)
     current = _entries(d)
-    # After a limit was lowered, holders of slots at or above the new count still run: they
-    # count too, so no new job starts until the limit is kept again.
-    above = sum(
-        1
-        for i, gens in current.items()
-        if i >= slots and _live(queueDir, os.path.join(d, f"{i}.g{max(gens)}"))
+    # After a limit was lowered, holders of slots at or above the new count still run: every
+    # live holder counts, so no new job starts until the limit is kept again.
+    live = sum(
+        1 for i, gens in current.items() if _live(queueDir, os.path.join(d, f"{i}.g{max(gens)}"))
     )
-    if above:
-        below = sum(
-            1
-            for i, gens in current.items()
-            if i < slots and _live(queueDir, os.path.join(d, f"{i}.g{max(gens)}"))
-        )
-        if above + below >= slots:
-            return None
+    if live >= slots:
+        return None
     for i in range(slots):
         gens = current.get(i)
         gen = 0
