@@ -62,6 +62,11 @@ def attemptFile(attempt: int) -> str:
     return f"attempt.{attempt}.json"
 
 
+def resultFile(attempt: int) -> str:
+    """``result.1.json``: what the attempt saved with JobProc.setResult()."""
+    return f"result.{attempt}.json"
+
+
 def logFile(stream: str, attempt: int) -> str:
     """``stdout.1.log`` or ``stderr.1.log``."""
     return f"{stream}.{attempt}.log"

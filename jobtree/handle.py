@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from . import _fs
 from . import _layout as L
 from ._index import RootIndex, indexDir, jobDirOf, loadToken, readSpec
-from .errors import JobNotFound, JobRunningError, JobTreeError
+from .errors import CorruptJob, JobNotFound, JobRunningError, JobTreeError
 from .state import JobState, checkTransition
 
 if TYPE_CHECKING:
@@ -192,6 +192,21 @@ class JobHandle:
             record.setdefault("outcome", "")
             out.append(record)
         return out
+
+    @property
+    def result(self) -> Any:
+        """What the job saved with :meth:`JobProc.setResult` (the ``python`` procedure saves its
+        function's return value): the value of the latest attempt, or None if it saved none."""
+        n = self.attempts
+        if n == 0:
+            return None
+        path = os.path.join(self.location, L.resultFile(n))
+        try:
+            return _fs.readJson(path)
+        except ValueError as exc:
+            raise CorruptJob(
+                f"result file {path} is corrupt ({exc}); run the job again to remake it"
+            ) from None
 
     def _log(self, stream: str) -> str:
         n = self.attempts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import selectors
@@ -9,10 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _fs
+from . import _layout as L
 from ._output import LogFile, LogStream
 from .errors import JobTreeError
 
@@ -167,14 +169,48 @@ class JobProc:
         ctx.errorSet = True
         ctx.error = message if message is not None else ctx.error
 
-    def execCmd(self, cmd: str | Sequence[str] | Any) -> int:
+    def setResult(self, value: Any) -> None:
+        """Save the job's result: any JSON value, readable afterwards as :attr:`JobHandle.result`.
+
+        Written at once (atomically) as ``result.<attempt>.json`` in the job's directory; a later
+        call replaces it. Raises TypeError naming the job if *value* is not JSON.
+        """
+        ctx = self._context("setResult")
+        try:
+            data = json.dumps(value, allow_nan=False, ensure_ascii=False, indent=1)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"job {ctx.jobDir}: the result cannot be stored as JSON ({type(value).__name__}: "
+                f"{exc}); return only str, int, float, bool, None, lists and dicts with string keys"
+            ) from None
+        _fs.writeAtomic(os.path.join(ctx.jobDir, L.resultFile(ctx.attempt)), data.encode())
+
+    def execCmd(
+        self,
+        cmd: str | Sequence[str] | Any,
+        *,
+        env: Mapping[str, str | None] | None = None,
+        cwd: str | None = None,
+    ) -> int:
         """Run a command and return its exit code.
 
         A list is an argv (no shell); a string is run by ``/bin/sh -c`` (explicitly a shell
         command). Both pipes are streamed line by line into the job's logs and into
         :meth:`stdoutCallback` / :meth:`stderrCallback`; no output is lost.
+
+        *env* sets variables on top of the worker's environment (a value of None removes one);
+        *cwd* is the command's working directory (default: the job's directory). Raises
+        OSError when the command cannot be started (not found, not executable, bad *cwd*).
         """
         ctx = self._context("execCmd")
+        childEnv: dict[str, str] | None = None
+        if env:
+            childEnv = dict(os.environ)
+            for k, v in env.items():
+                if v is None:
+                    childEnv.pop(k, None)
+                else:
+                    childEnv[k] = v
         shell = isinstance(cmd, str)
         if not shell and (isinstance(cmd, bytes) or not all(isinstance(a, str) for a in cmd)):
             raise TypeError(f"execCmd needs a list of str or a shell string, not {cmd!r}")
@@ -185,6 +221,8 @@ class JobProc:
         proc = subprocess.Popen(
             args,
             shell=shell,
+            env=childEnv,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

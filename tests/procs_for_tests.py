@@ -229,3 +229,38 @@ class PostCreateProc(_TestProc):
 
 class NotAProc:
     """Not a JobProc subclass."""
+
+
+class ResultProc(_TestProc):
+    """Saves *value* as its result (twice when *replace* is given: the second one wins)."""
+
+    def __init__(self, value: Any = None, replace: Any = None, label: str | None = None) -> None:
+        super().__init__(label=label)
+        self.value = value
+        self.replace = replace
+
+    def run(self) -> None:
+        self.setResult(self.value)
+        if self.replace is not None:
+            self.setResult(self.replace)
+
+
+class NotJsonResultProc(_TestProc):
+    def run(self) -> None:
+        self.setResult({"when": object()})
+
+
+class EnvCwdProc(_TestProc):
+    """Runs a command with execCmd(env=..., cwd=...) that prints what it sees."""
+
+    def __init__(self, env: dict[str, Any], cwd: str, label: str | None = None) -> None:
+        super().__init__(label=label)
+        self.env = env
+        self.cwd = cwd
+
+    def run(self) -> None:
+        code = self.execCmd(
+            ["sh", "-c", 'echo "A=${A-unset} HOME=${HOME-unset}"; pwd'], env=self.env, cwd=self.cwd
+        )
+        if code != 0:
+            self.setError(f"exit {code}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,30 +14,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
-from testutil import TESTS_DIR, subprocess_env
+from testutil import TESTS_DIR, require, require_tool, subprocess_env
 
 RESIL_WORKER = TESTS_DIR / "resil_worker.py"
 
 
-def require(ok: bool, what: str) -> None:
-    """Skip a test that cannot run here; fail it instead when JOBTREE_REQUIRE_ALL=1 (CI)."""
-    if ok:
-        return
-    if os.environ.get("JOBTREE_REQUIRE_ALL") == "1":
-        pytest.fail(f"JOBTREE_REQUIRE_ALL=1 but {what}")
-    pytest.skip(what)
-
-
 def require_root() -> None:
     require(os.geteuid() == 0, "this test needs root (mounts, setuid)")
-
-
-def require_tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    require(path is not None, f"{name!r} is not installed (Debian package {package})")
-    assert path is not None
-    return path
 
 
 class Proc:

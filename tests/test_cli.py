@@ -29,7 +29,8 @@ from testutil import subprocess_env, wait_for
 import jobtree as jt
 from jobtree.cli import Exit
 from jobtree.cli._cmd_queue import parseDuration
-from jobtree.cli._treefile import parseFrames, substitute
+from jobtree.cli._treefile import substitute
+from jobtree.frames import parseFrames
 
 
 @pytest.fixture(autouse=True)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 WORKER_SCRIPT = TESTS_DIR / "worker_for_tests.py"
@@ -61,3 +64,20 @@ def run_all(queue: Any, limit: int = 100_000) -> int:
 
 def python_cmd(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+def require(ok: bool, what: str) -> None:
+    """Skip a test that cannot run here; fail it instead when JOBTREE_REQUIRE_ALL=1 (CI)."""
+    if ok:
+        return
+    if os.environ.get("JOBTREE_REQUIRE_ALL") == "1":
+        pytest.fail(f"JOBTREE_REQUIRE_ALL=1 but {what}")
+    pytest.skip(what)
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of the program *name*; skip (fail in CI) when it is not installed."""
+    path = shutil.which(name)
+    require(path is not None, f"{name!r} is not installed (Debian package {package})")
+    assert path is not None
+    return path

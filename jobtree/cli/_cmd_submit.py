@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .. import _layout as L
 from ..errors import JobTreeError
+from ..frames import chunked, parseFrames
 from ._address import shortId
 from ._app import CliError, Exit, app, errorFor, jsonOption, openQueue, printJson
 from ._cmd_queue import parseKeyValue
@@ -20,11 +21,9 @@ from ._treefile import (
     FORMATS,
     JobSpec,
     TreeFileError,
-    chunked,
     formatOf,
     loadRoots,
     parse,
-    parseFrames,
     substitute,
     usesPlaceholder,
 )

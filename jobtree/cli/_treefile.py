@@ -275,39 +275,7 @@ def submit(
 
 # -- frames (the quick form) ---------------------------------------------------------------------
 
-_RANGE_RE = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?$")
 PLACEHOLDER_RE = re.compile(r"\{(first|last|frame)(?::([^{}]*))?\}")
-MAX_FRAMES = 1_000_000
-
-
-def parseFrames(text: str) -> list[int]:
-    """``1-240``, ``1-240x2`` (every 2nd), ``1,5,10-20``: the frames in order, without repeats."""
-    frames: list[int] = []
-    seen: set[int] = set()
-    for part in text.replace(" ", "").split(","):
-        m = _RANGE_RE.match(part)
-        if not m:
-            raise ValueError(
-                f"bad frame range {part!r} in {text!r}: write 1-240, 1-240x2 or 1,5,10-20"
-            )
-        first = int(m.group(1))
-        last = int(m.group(2)) if m.group(2) is not None else first
-        step = int(m.group(3)) if m.group(3) else 1
-        if last < first:
-            raise ValueError(f"bad frame range {part!r}: the end is before the start")
-        if step < 1:
-            raise ValueError(f"bad frame range {part!r}: the step must be at least 1")
-        if (last - first) // step + len(frames) > MAX_FRAMES:
-            raise ValueError(f"frame range {text!r} has more than {MAX_FRAMES} frames")
-        for f in range(first, last + 1, step):
-            if f not in seen:
-                seen.add(f)
-                frames.append(f)
-    return frames
-
-
-def chunked(frames: list[int], size: int) -> list[list[int]]:
-    return [frames[i : i + size] for i in range(0, len(frames), size)]
 
 
 def substitute(argv: list[str], first: int, last: int, frame: int | None) -> list[str]:

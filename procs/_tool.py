@@ -1,0 +1,188 @@
+"""ToolProc: the base of every procedure that runs an external program and reads its output.
+
+One owner for what all of them need: finding the executable on the worker host, running it
+with execCmd (output streamed into the job's logs), turning its lines into progress and status,
+remembering its last lines and its error lines for the failure message, checking the exit
+status and the files it should have written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import ClassVar
+
+from jobtree.proc import JobProc
+
+TAIL_LINES = 15
+"""Lines of output kept for a failure message when the tool printed no recognised error."""
+MAX_ERROR_LINES = 10
+MESSAGE_MAX = 2000
+
+
+class ToolError(Exception):
+    """The tool failed; the message says how. :meth:`ToolProc.run` fails the job with it."""
+
+
+class ToolProc(JobProc):
+    """Base class of procedures that run one external program.
+
+    Subclasses set :attr:`TOOL` (the program's name for messages), :attr:`EXECUTABLE` (the
+    default command) and optionally :attr:`ERROR_RE` (lines that are the tool's own error
+    messages), implement :meth:`work` and override :meth:`onLine` to read progress.
+
+    The executable is, in order: the job's ``executable`` parameter, the environment variable
+    ``JOBTREE_<TOOL>`` on the worker host (e.g. ``JOBTREE_BLENDER=/opt/blender-4.2/blender``),
+    then :attr:`EXECUTABLE` looked up on the worker's PATH.
+    """
+
+    TOOL: ClassVar[str] = "tool"
+    EXECUTABLE: ClassVar[str] = ""
+    ERROR_RE: ClassVar[re.Pattern[str] | None] = None
+
+    def __init__(
+        self,
+        *,
+        executable: str | None = None,
+        env: Mapping[str, str | None] | None = None,
+        cwd: str | None = None,
+        label: str | None = None,
+    ) -> None:
+        super().__init__(label=label)
+        if executable is not None and (not isinstance(executable, str) or not executable):
+            raise TypeError(f"executable must be a command name or path (str), not {executable!r}")
+        if env is not None and not (
+            isinstance(env, Mapping)
+            and all(
+                isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in env.items()
+            )
+        ):
+            raise TypeError(f"env must map names to str (or None to unset), not {env!r}")
+        if cwd is not None and not isinstance(cwd, str):
+            raise TypeError(f"cwd must be a directory path (str), not {cwd!r}")
+        self.executable = executable
+        self.env = dict(env) if env else None
+        self.cwd = cwd
+        self._tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.errorLines: list[str] = []
+
+    # -- to override -------------------------------------------------------------------------
+
+    def work(self) -> None:
+        """Do the job's work; raise :class:`ToolError` to fail it with a message."""
+        raise NotImplementedError
+
+    def onLine(self, stream: str, line: str) -> None:
+        """Called for each line the tool writes (*stream* is ``"stdout"`` or ``"stderr"``)."""
+
+    # -- the machinery -------------------------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except ToolError as exc:
+            self.setError(str(exc))
+
+    @classmethod
+    def envVar(cls) -> str:
+        """``JOBTREE_BLENDER`` for TOOL ``Blender``: the worker-side override of the executable."""
+        return "JOBTREE_" + re.sub(r"[^A-Z0-9]", "_", cls.TOOL.upper())
+
+    def resolveExecutable(self) -> str:
+        """The executable this host runs, as a path; ToolError saying how to fix it if none."""
+        name = self.executable or os.environ.get(self.envVar()) or self.EXECUTABLE
+        env = self.env or {}
+        found = shutil.which(name, path=env.get("PATH") or os.environ.get("PATH"))
+        if found is None:
+            how = (
+                "the job's 'executable' parameter"
+                if self.executable
+                else f"${self.envVar()}"
+                if os.environ.get(self.envVar())
+                else "the PATH"
+            )
+            raise ToolError(
+                f"{self.TOOL} executable {name!r} (from {how}) was not found or is not "
+                f"executable on host {socket.gethostname()}; install {self.TOOL} there, or set "
+                f"the job's 'executable' parameter or ${self.envVar()} on the worker to its path"
+            )
+        return found
+
+    def runTool(self, args: Sequence[str], *, okCodes: Iterable[int] = (0,)) -> int:
+        """Run the tool (resolved executable + *args*) in :attr:`cwd` with :attr:`env`.
+
+        Its output goes to the job's logs and through :meth:`onLine`. Returns the exit status;
+        raises ToolError if it cannot start or exits with a status not in *okCodes*."""
+        argv = [self.resolveExecutable(), *args]
+        self._tail.clear()
+        self.errorLines = []
+        if self.cwd is not None and not os.path.isdir(self.cwd):
+            raise ToolError(
+                f"working directory {self.cwd} does not exist on host {socket.gethostname()}; "
+                "create it or fix the job's 'cwd' parameter"
+            )
+        print(f"jobtree: running {shlex.join(argv)}", flush=True)
+        try:
+            code = self.execCmd(argv, env=self.env, cwd=self.cwd)
+        except OSError as exc:
+            raise ToolError(
+                f"cannot start {self.TOOL} ({argv[0]}) on host {socket.gethostname()}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        if code not in set(okCodes):
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            raise ToolError(self.failure(f"{self.TOOL} {how}"))
+        return code
+
+    def failure(self, what: str) -> str:
+        """*what*, followed by the tool's error lines (or its last lines if it printed none)."""
+        lines = self.errorLines or list(self._tail)
+        if not lines:
+            return f"{what} (it printed nothing)"
+        label = "its errors" if self.errorLines else "its last output"
+        text = f"{what}; {label}:\n" + "\n".join(lines)
+        return text if len(text) <= MESSAGE_MAX else text[: MESSAGE_MAX - 1] + "…"
+
+    def requireFiles(self, paths: Iterable[str], what: str = "output file") -> None:
+        """ToolError listing every path in *paths* that is missing or empty."""
+        base = self.cwd or self.runningDir or os.getcwd()
+        missing = [p for p in paths if not _nonEmpty(os.path.join(base, p))]
+        if missing:
+            shown = ", ".join(missing[:5]) + (
+                f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            )
+            raise ToolError(
+                self.failure(
+                    f"{self.TOOL} finished but did not write {len(missing)} {what}"
+                    f"{'s' if len(missing) != 1 else ''}: {shown}"
+                )
+            )
+
+    def stdoutCallback(self, lineNr: int, line: str) -> None:
+        self._line("stdout", line)
+
+    def stderrCallback(self, lineNr: int, line: str) -> None:
+        self._line("stderr", line)
+
+    def _line(self, stream: str, line: str) -> None:
+        if line.strip():
+            self._tail.append(line)
+        if (
+            self.ERROR_RE is not None
+            and len(self.errorLines) < MAX_ERROR_LINES
+            and self.ERROR_RE.search(line)
+        ):
+            self.errorLines.append(line.strip())
+        self.onLine(stream, line)
+
+
+def _nonEmpty(path: str) -> bool:
+    try:
+        return os.stat(path).st_size > 0
+    except OSError:
+        return False
