@@ -118,7 +118,15 @@ class ToolProc(JobProc):
 
         Its output goes to the job's logs and through :meth:`onLine`. Returns the exit status;
         raises ToolError if it cannot start or exits with a status not in *okCodes*."""
-        argv = [self.resolveExecutable(), *args]
+        return self.runArgv([self.resolveExecutable(), *args], okCodes=okCodes)
+
+    def runArgv(
+        self, cmd: Sequence[str] | str, *, okCodes: Iterable[int] = (0,), what: str | None = None
+    ) -> int:
+        """Run *cmd* as given: a full argv, or a string for ``/bin/sh -c``; otherwise as
+        :meth:`runTool`. *what* names it in failure messages (default :attr:`TOOL`)."""
+        what = what or self.TOOL
+        shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
         self._tail.clear()
         self.errorLines = []
         if self.cwd is not None and not os.path.isdir(self.cwd):
@@ -126,17 +134,18 @@ class ToolProc(JobProc):
                 f"working directory {self.cwd} does not exist on host {socket.gethostname()}; "
                 "create it or fix the job's 'cwd' parameter"
             )
-        print(f"jobtree: running {shlex.join(argv)}", flush=True)
+        print(f"jobtree: running {shown}", flush=True)
         try:
-            code = self.execCmd(argv, env=self.env, cwd=self.cwd)
+            code = self.execCmd(cmd, env=self.env, cwd=self.cwd)
         except OSError as exc:
+            program = "/bin/sh" if isinstance(cmd, str) else cmd[0]
             raise ToolError(
-                f"cannot start {self.TOOL} ({argv[0]}) on host {socket.gethostname()}: "
+                f"cannot start {what} ({program}) on host {socket.gethostname()}: "
                 f"{exc.strerror or exc}"
             ) from None
         if code not in set(okCodes):
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
-            raise ToolError(self.failure(f"{self.TOOL} {how}"))
+            raise ToolError(self.failure(f"{what} {how}"))
         return code
 
     def failure(self, what: str) -> str:
