@@ -195,3 +195,85 @@ def _nonEmpty(path: str) -> bool:
         return os.stat(path).st_size > 0
     except OSError:
         return False
+
+
+# -- frame file patterns (shared by the render and encode procedures) ----------------------------
+
+_HASH_RUN = re.compile(r"#+")
+_PRINTF = re.compile(r"%%|%(0?)([1-9][0-9]?)?d")
+
+
+class FramePattern:
+    """The files of an image sequence: ``/out/shot_####.png`` or ``/out/shot_%04d.png``.
+
+    As Blender names its output, the last run of ``#`` in the file name (not the directory)
+    is the frame number, zero-padded to the run's length. Without ``#``, a printf ``%04d``
+    (or ``%d``, no padding) in the file name is the frame number and ``%%`` a literal ``%``.
+    Raises ValueError naming the pattern when it has neither.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        if not isinstance(pattern, str) or not pattern:
+            raise TypeError(f"a frame pattern must be a file path (str), not {pattern!r}")
+        self.pattern = pattern
+        self.directory, name = os.path.split(pattern)
+        runs = list(_HASH_RUN.finditer(name))
+        if runs:
+            run = runs[-1]
+            self.prefix, self.width, self.suffix = (
+                name[: run.start()],
+                len(run.group()),
+                name[run.end() :],
+            )
+            return
+        parts: list[str] = []
+        found: tuple[str, int] | None = None
+        pos = 0
+        for m in _PRINTF.finditer(name):
+            parts.append(name[pos : m.start()])
+            pos = m.end()
+            if m.group() == "%%":
+                parts.append("%")
+            elif found is None:
+                found = ("".join(parts), int(m.group(2) or 0) if m.group(1) else 0)
+                parts = []
+            else:
+                raise ValueError(
+                    f"frame pattern {pattern!r} has two frame numbers (%d) in its file name"
+                )
+        if found is None:
+            raise ValueError(
+                f"frame pattern {pattern!r} has no '#' (or printf %04d) in its file name for the "
+                "frame number; write e.g. /farm/out/frame_####.png"
+            )
+        parts.append(name[pos:])
+        self.prefix, self.width, self.suffix = found[0], found[1], "".join(parts)
+
+    def __repr__(self) -> str:
+        return f"FramePattern({self.pattern!r})"
+
+    def name(self, frame: int) -> str:
+        """The file name (without directory) of *frame*."""
+        return f"{self.prefix}{frame:0{max(self.width, 1)}d}{self.suffix}"
+
+    def path(self, frame: int) -> str:
+        """The path of *frame*'s file: ``shot_####.png``, 7 -> ``shot_0007.png``."""
+        return os.path.join(self.directory, self.name(frame))
+
+    def find(self, base: str | None = None) -> list[int]:
+        """The frames whose files exist (relative paths from *base*, default the working
+        directory), in ascending order. Only names this pattern would write count: with
+        ``####``, ``shot_0007.png`` is frame 7 but ``shot_07.png`` is not."""
+        directory = os.path.join(base or os.getcwd(), self.directory or ".")
+        digits = rf"(-?[0-9]{{{max(self.width, 1)},}})"
+        regex = re.compile(re.escape(self.prefix) + digits + re.escape(self.suffix))
+        frames = []
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return []
+        for entry in names:
+            m = regex.fullmatch(entry)
+            if m and self.name(int(m.group(1))) == entry:
+                frames.append(int(m.group(1)))
+        return sorted(frames)
