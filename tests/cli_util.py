@@ -16,7 +16,7 @@ from testutil import subprocess_env
 from jobtree import JobQueue
 from jobtree.cli import cli
 
-COMMAND_TYPE = "jobtree.cli._procs:Command"
+COMMAND_TYPE = "command"
 
 
 def jobtree(*args: Any, code: int | None = 0, input: str | None = None) -> Result:
