@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import click
 
 from ._app import App, Exit, JobtreeGroup
+from ._cmd_blender import blenderAddon
 from ._cmd_control import cancel, pause, priority, resume, retry, rm
 from ._cmd_farm import limit, schedule
 from ._cmd_logs import logs
@@ -70,6 +71,7 @@ for command in (
     gui,
     archive,
     configCmd,
+    blenderAddon,
 ):
     cli.add_command(command)
 
