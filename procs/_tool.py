@@ -277,3 +277,33 @@ class FramePattern:
             if m and self.name(int(m.group(1))) == entry:
                 frames.append(int(m.group(1)))
         return sorted(frames)
+
+
+# -- parameter checks (for the constructors: they run at submission) -----------------------------
+
+
+def optionalStr(name: str, value: object) -> str | None:
+    """*value* if it is a non-empty str or None; TypeError naming the parameter otherwise."""
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise TypeError(f"{name} must be a non-empty str (or None), not {value!r}")
+
+
+def optionalInt(name: str, value: object, minimum: int | None = None) -> int | None:
+    """*value* if it is an int (not a bool) of at least *minimum*, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int (or None), not {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def strList(name: str, value: object) -> list[str]:
+    """*value* as a list of str (None is the empty list); TypeError naming the parameter."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise TypeError(f"{name} must be a list of str, not {value!r}")
