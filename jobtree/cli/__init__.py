@@ -12,6 +12,7 @@ import click
 from ._app import App, Exit, JobtreeGroup
 from ._cmd_blender import blenderAddon
 from ._cmd_control import cancel, pause, priority, resume, retry, rm
+from ._cmd_demo import demo
 from ._cmd_farm import limit, schedule
 from ._cmd_logs import logs
 from ._cmd_queue import archive, check, configCmd, init, stats
@@ -49,6 +50,7 @@ def cli(ctx: click.Context, queue: str | None, color: str | None, no_color: bool
 
 
 for command in (
+    demo,
     init,
     submit,
     ls,
