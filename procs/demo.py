@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import time
 from typing import Any, Final
 
@@ -19,6 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from jobtree.frames import formatFrames, parseFrames
 from jobtree.proc import JobProc
+
+from ._tool import FramePattern
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -40,49 +41,9 @@ SUPERSAMPLING: Final = 3
 """Samples per pixel along each axis: anti-aliasing, and what makes a frame take ~0.1-0.3 s."""
 
 MAX_SIZE: Final = 4096
-_HASH_RUN = re.compile(r"#+")
 
 
-# -- frame patterns --------------------------------------------------------------------------------
-
-
-def _lastHashRun(pattern: str) -> tuple[str, re.Match[str]]:
-    """(directory part, the last run of ``#`` in the file name). ValueError if there is none."""
-    head, tail = os.path.split(pattern)
-    runs = list(_HASH_RUN.finditer(tail))
-    if not runs:
-        raise ValueError(
-            f"frame pattern {pattern!r} has no '#' in its file name for the frame number; "
-            "write e.g. /farm/out/frame_####.png"
-        )
-    return head, runs[-1]
-
-
-def framePath(pattern: str, frame: int) -> str:
-    """The file of *frame* in a Blender-style *pattern*: the last run of ``#`` in the file name
-    becomes the frame number, zero-padded to the run's length (``f_####.png``, 7 -> ``f_0007.png``),
-    as Blender names its output."""
-    head, run = _lastHashRun(pattern)
-    tail = os.path.basename(pattern)
-    name = tail[: run.start()] + f"{frame:0{len(run.group())}d}" + tail[run.end() :]
-    return os.path.join(head, name)
-
-
-def findFrames(pattern: str) -> list[int]:
-    """The frame numbers of the files that exist for *pattern*, in order."""
-    head, run = _lastHashRun(pattern)
-    tail = os.path.basename(pattern)
-    regex = re.compile(
-        re.escape(tail[: run.start()])
-        + rf"(-?[0-9]{{{len(run.group())},}})"
-        + re.escape(tail[run.end() :])
-        + "$"
-    )
-    try:
-        names = os.listdir(head or ".")
-    except OSError:
-        return []
-    return sorted({int(m.group(1)) for n in names if (m := regex.match(n))})
+# -- helpers --------------------------------------------------------------------------------------
 
 
 def _shortList(items: list[str], limit: int = 5) -> str:
@@ -275,7 +236,7 @@ class DemoRender(JobProc):
         where = "demo-render"
         self.frames = _frameList(frame, frames, where)
         self.output = _checkPattern(output, IMAGE_FORMATS, f"{where}: output")
-        framePath(output, 0)  # ValueError if it has no '#'
+        FramePattern(output)  # ValueError if it has no '#'
         for name, value in (("width", width), ("height", height), ("frameCount", frameCount)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{where}: {name} must be an int, not {value!r}")
@@ -294,9 +255,9 @@ class DemoRender(JobProc):
             )
 
     def run(self) -> None:
-        pattern = os.path.abspath(self.output)
-        fmt = IMAGE_FORMATS[os.path.splitext(pattern)[1].lower()]
-        folder = os.path.dirname(pattern)
+        pattern = FramePattern(os.path.abspath(self.output))
+        fmt = IMAGE_FORMATS[os.path.splitext(pattern.pattern)[1].lower()]
+        folder = pattern.directory
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
@@ -316,7 +277,7 @@ class DemoRender(JobProc):
             self.setStatusLine(f"rendering frame {frame} ({i + 1} of {total})")
             started = time.monotonic()
             image = renderFrame(frame, self.width, self.height, self.frameCount)
-            path = framePath(pattern, frame)
+            path = pattern.path(frame)
             try:
                 _saveAtomic(image, path, fmt)
             except OSError as exc:
@@ -355,7 +316,7 @@ class AnimatedImage(JobProc):
         where = "animated-image"
         if not isinstance(input, str) or not input:
             raise TypeError(f"{where}: input must be a frame pattern (str), not {input!r}")
-        framePath(input, 0)  # ValueError if it has no '#'
+        FramePattern(input)  # ValueError if it has no '#' (or %04d)
         self.input = input
         self.output = _checkPattern(output, ANIMATION_FORMATS, f"{where}: output")
         self.frames = parseFrames(frames) if frames is not None else None
@@ -371,13 +332,15 @@ class AnimatedImage(JobProc):
         self.frameRate = float(frameRate)
 
     def run(self) -> None:
-        pattern = os.path.abspath(self.input)
+        pattern = FramePattern(os.path.abspath(self.input))
         output = os.path.abspath(self.output)
-        frames = self.frames if self.frames is not None else findFrames(pattern)
+        frames = self.frames if self.frames is not None else pattern.find()
         if not frames:
-            self.setError(f"animated-image found no frames for {pattern}; render them first")
+            self.setError(
+                f"animated-image found no frames for {pattern.pattern}; render them first"
+            )
             return
-        paths = [framePath(pattern, f) for f in frames]
+        paths = [pattern.path(f) for f in frames]
         missing = [p for p in paths if not os.path.isfile(p)]
         if missing:
             self.setError(
@@ -399,7 +362,7 @@ class AnimatedImage(JobProc):
         sizes = {im.size for im in images}
         if len(sizes) > 1:
             self.setError(
-                f"animated-image: the frames of {pattern} differ in size "
+                f"animated-image: the frames of {pattern.pattern} differ in size "
                 f"({', '.join(f'{w}x{h}' for w, h in sorted(sizes))}); render them alike"
             )
             return

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jobtree.procs.demo import findFrames, framePath, renderFrame
+from jobtree.procs._tool import FramePattern
+from jobtree.procs.demo import renderFrame
 from PIL import Image
 from testutil import run_all
 
@@ -18,15 +19,6 @@ def submit(queue: jobtree.JobQueue, jobType: str, **params: object) -> jobtree.J
         pass
     run_all(queue)
     return root.handle
-
-
-def test_frame_patterns_follow_blender():
-    assert framePath("/out/shot_####.png", 7) == "/out/shot_0007.png"
-    assert framePath("/out/v#_f###.png", 12) == "/out/v#_f012.png", "the last run only"
-    assert framePath("f_##.png", 123) == "f_123.png"
-    assert framePath("/out/#/f_####.png", 5) == "/out/#/f_0005.png", "only in the file name"
-    with pytest.raises(ValueError, match="has no '#' in its file name"):
-        framePath("/out#/f.png", 1)
 
 
 def test_demo_render_writes_each_frame_and_reports_it(queue, tmp_path):
@@ -80,7 +72,7 @@ def test_an_output_directory_that_cannot_be_made_fails_clearly(queue, tmp_path):
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"frames": "1-3", "output": "/o/f.png"}, "has no '#' in its file name"),
+        ({"frames": "1-3", "output": "/o/f.png"}, "has no '#' (or printf %04d) in its file name"),
         ({"frames": "1-3", "output": "/o/f_####.exr"}, "unknown extension .exr; use one of"),
         ({"frame": 1, "frames": "1-3", "output": "/o/f_#.png"}, "exactly one of 'frame'"),
         ({"output": "/o/f_#.png"}, "exactly one of 'frame'"),
@@ -101,7 +93,7 @@ def frames(tmp_path: Path) -> str:
     pattern = str(tmp_path / "seq" / "f_####.png")
     (tmp_path / "seq").mkdir()
     for f in range(1, 5):
-        renderFrame(f, 64, 36, frameCount=4).save(framePath(pattern, f))
+        renderFrame(f, 64, 36, frameCount=4).save(FramePattern(pattern).path(f))
     return pattern
 
 
@@ -129,14 +121,13 @@ def test_animated_image_finds_every_frame_when_frames_are_not_given(queue, frame
     job = submit(queue, "animated-image", input=frames, output=str(tmp_path / "all.gif"))
     assert job.state == JobState.DONE, job.error
     assert job.result["frames"] == 4
-    assert findFrames(frames) == [1, 2, 3, 4]
 
 
 def test_animated_image_lists_the_missing_frames(queue, frames, tmp_path):
     movie = tmp_path / "m.gif"
     job = submit(queue, "animated-image", input=frames, frames="1-7", output=str(movie))
     assert job.state == JobState.FAILED
-    missing = ", ".join(framePath(frames, f) for f in (5, 6, 7))
+    missing = ", ".join(FramePattern(frames).path(f) for f in (5, 6, 7))
     assert job.error == (
         f"animated-image is missing 3 of 7 input frames: {missing}; render them first "
         "(or fix 'input'/'frames')"
@@ -157,7 +148,7 @@ def test_animated_image_lists_the_missing_frames(queue, frames, tmp_path):
             {"input": "/s/f_#.png", "output": "/m.mp4"},
             "unknown extension .mp4; use one of .gif, .png, .webp",
         ),
-        ({"input": "/s/f.png", "output": "/m.gif"}, "has no '#' in its file name"),
+        ({"input": "/s/f.png", "output": "/m.gif"}, "has no '#' (or printf %04d) in its file name"),
         ({"input": "/s/f_#.png", "output": "/m.gif", "frameRate": 0}, "frameRate must be a number"),
     ],
 )
