@@ -121,10 +121,16 @@ class ToolProc(JobProc):
         return self.runArgv([self.resolveExecutable(), *args], okCodes=okCodes)
 
     def runArgv(
-        self, cmd: Sequence[str] | str, *, okCodes: Iterable[int] = (0,), what: str | None = None
+        self,
+        cmd: Sequence[str] | str,
+        *,
+        okCodes: Iterable[int] = (0,),
+        what: str | None = None,
+        announce: bool = True,
     ) -> int:
         """Run *cmd* as given: a full argv, or a string for ``/bin/sh -c``; otherwise as
-        :meth:`runTool`. *what* names it in failure messages (default :attr:`TOOL`)."""
+        :meth:`runTool`. *what* names it in failure messages (default :attr:`TOOL`); with
+        *announce* False, no "jobtree: running ..." line goes before its output in the log."""
         what = what or self.TOOL
         shown = cmd if isinstance(cmd, str) else shlex.join(cmd)
         self._tail.clear()
@@ -134,7 +140,8 @@ class ToolProc(JobProc):
                 f"working directory {self.cwd} does not exist on host {socket.gethostname()}; "
                 "create it or fix the job's 'cwd' parameter"
             )
-        print(f"jobtree: running {shown}", flush=True)
+        if announce:
+            print(f"jobtree: running {shown}", flush=True)
         try:
             code = self.execCmd(cmd, env=self.env, cwd=self.cwd)
         except OSError as exc:

@@ -98,7 +98,8 @@ class Command(ToolProc):
             if isinstance(cmd, list):
                 self._findProgram(cmd[0])
             what = f"shell command {cmd!r}" if isinstance(cmd, str) else f"command {shown}"
-            self.runArgv(cmd, okCodes=self.okCodes, what=what)
+            # The log holds the program's own output only (the status line names the command).
+            self.runArgv(cmd, okCodes=self.okCodes, what=what, announce=False)
             self.setProgress(100 * (i + 1) / n)
 
     def onLine(self, stream: str, line: str) -> None:
