@@ -75,7 +75,7 @@ def submitAnimation(
     renderParams: Mapping[str, Any] | None = None,
     encodeParams: Mapping[str, Any] | None = None,
 ) -> JobHandle:
-    """Submit an animation: one render job per *chunk* frames under a root that encodes them.
+    """Submit an animation: a render job for every *chunk* frames, under a root that encodes them.
 
     *scene* is the .blend file (renderer ``"blender"``; ignored by ``"demo"``, the demo
     farm's own renderer). *frames* is a range like ``"1-240"`` (see :func:`jobtree.frames.parseFrames`).

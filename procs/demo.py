@@ -1,6 +1,6 @@
 """The demo farm's own renderer and encoder, written with numpy and Pillow.
 
-``demo-render`` draws frames of a small looping animation (a shaded, striped planet with a moon
+``demo-render`` draws frames of a small looping animation (a shaded, checkered planet with a moon
 going round it) and ``animated-image`` assembles frames into an animated GIF, WebP or PNG. They
 let ``jobtree demo`` show a whole render farm on a machine without Blender or ffmpeg.
 """
