@@ -137,6 +137,15 @@ class FFmpeg(ToolProc):
         try:
             self.setStatusLine(f"encoding {len(frames)} frames to {name}")
             self.runTool(self._args(frames, base, partial, ext))
+            if self.errorLines:
+                # A frame it could not decode is skipped, and its slot filled with a copy of
+                # the one before: the count would match, the movie would be wrong.
+                raise ToolError(
+                    self.failure(
+                        f"ffmpeg reported errors encoding {output} (it exited with status 0, "
+                        "but frames may be missing or repeated), so the movie was not kept"
+                    )
+                )
             if not _nonEmpty(partial):
                 raise ToolError(self.failure(f"ffmpeg finished but did not write {output}"))
             self.setStatusLine(f"checking {name} with ffprobe")

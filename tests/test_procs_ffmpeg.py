@@ -279,3 +279,21 @@ def test_ntsc_rates_are_exact(queue: jobtree.JobQueue) -> None:
     assert FFmpeg(input="f_#.png", output="m.mp4", frameRate=29.97).rate.denominator == 1001
     assert str(FFmpeg(input="f_#.png", output="m.mp4", frameRate="24000/1001").rate) == "24000/1001"
     assert FFmpeg(input="f_#.png", output="m.mp4", frameRate=12.5).rate == 12.5
+
+
+def test_a_corrupt_frame_fails_the_job_with_ffmpegs_decode_errors(
+    queue: jobtree.JobQueue, sequence: Path, tmp_path: Path
+) -> None:
+    # ffmpeg skips a frame it cannot decode and repeats the previous one in its slot, exiting
+    # 0 with the right frame count: only its error lines tell.
+    frames = copy_of(sequence, tmp_path)
+    png = (frames / "frame_0005.png").read_bytes()
+    (frames / "frame_0005.png").write_bytes(png[:300])
+    movie = tmp_path / "m.mp4"
+    h = encode(queue, input=str(frames / "frame_####.png"), output=str(movie))
+    assert h.state == jobtree.JobState.FAILED
+    error = h.error or ""
+    assert error.startswith(f"ffmpeg reported errors encoding {movie} (it exited with status 0")
+    assert "Invalid data found when processing input" in error
+    assert "[png] " in error  # the decoder's own line, without its address and level
+    assert not movie.exists()
