@@ -199,18 +199,20 @@ class JobProc:
         :meth:`stdoutCallback` / :meth:`stderrCallback`; no output is lost.
 
         *env* sets variables on top of the worker's environment (a value of None removes one);
-        *cwd* is the command's working directory (default: the job's directory). Raises
+        *cwd* is the command's working directory (default: the job's directory; ``$PWD`` names
+        it either way). Raises
         OSError when the command cannot be started (not found, not executable, bad *cwd*).
         """
         ctx = self._context("execCmd")
-        childEnv: dict[str, str] | None = None
-        if env:
-            childEnv = dict(os.environ)
-            for k, v in env.items():
-                if v is None:
-                    childEnv.pop(k, None)
-                else:
-                    childEnv[k] = v
+        childEnv = dict(os.environ)
+        for k, v in (env or {}).items():
+            if v is None:
+                childEnv.pop(k, None)
+            else:
+                childEnv[k] = v
+        # $PWD must name the directory the command really starts in: programs such as Blender
+        # resolve relative paths against $PWD, and the worker's own $PWD is wherever it started.
+        childEnv["PWD"] = os.path.abspath(cwd) if cwd is not None else os.getcwd()
         shell = isinstance(cmd, str)
         if not shell and (isinstance(cmd, bytes) or not all(isinstance(a, str) for a in cmd)):
             raise TypeError(f"execCmd needs a list of str or a shell string, not {cmd!r}")

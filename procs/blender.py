@@ -237,9 +237,6 @@ class Blender(ToolProc):
                 "job's 'scene' parameter (a relative path is relative to the job's 'cwd', "
                 f"here {base}) or make the file server holding it reachable from this host"
             )
-        # Blender makes a relative path absolute with $PWD, not with its real working
-        # directory: a worker's inherited PWD would send "-b shot.blend" to the wrong place.
-        self.env = {**(self.env or {}), "PWD": base}
         code = self.runTool(self.commandArgs(), okCodes=range(-128, 256))
         for lines in self._traceback.values():  # the output ended inside a traceback
             self._addErrorLines(lines)

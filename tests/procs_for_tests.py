@@ -253,14 +253,14 @@ class NotJsonResultProc(_TestProc):
 class EnvCwdProc(_TestProc):
     """Runs a command with execCmd(env=..., cwd=...) that prints what it sees."""
 
-    def __init__(self, env: dict[str, Any], cwd: str, label: str | None = None) -> None:
+    def __init__(self, env: dict[str, Any], cwd: str | None, label: str | None = None) -> None:
         super().__init__(label=label)
         self.env = env
         self.cwd = cwd
 
     def run(self) -> None:
         code = self.execCmd(
-            ["sh", "-c", 'echo "A=${A-unset} HOME=${HOME-unset}"; pwd'], env=self.env, cwd=self.cwd
+            ["sh", "-c", 'echo "A=${A-unset} HOME=${HOME-unset} PWD=$PWD"; pwd -P'], env=self.env, cwd=self.cwd
         )
         if code != 0:
             self.setError(f"exit {code}")

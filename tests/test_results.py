@@ -69,8 +69,20 @@ def test_execcmd_env_adds_and_removes_variables_and_cwd_moves(
     run_all(queue)
     h = root.handle
     assert h.state == jobtree.JobState.DONE, h.error
-    assert h.stdout.splitlines() == ["A=set HOME=unset", str(tmp_path)]
+    assert h.stdout.splitlines() == [f"A=set HOME=unset PWD={tmp_path}", str(tmp_path)]
     assert "A" not in os.environ or os.environ["A"] != "set"
+
+
+def test_execcmd_pwd_is_the_job_directory_by_default(queue: jobtree.JobQueue) -> None:
+    # Programs like Blender resolve relative paths against $PWD, not the real working directory.
+    with queue.createJob(EnvCwdProc, env={}, cwd=None) as root:
+        pass
+    run_all(queue)
+    h = root.handle
+    assert h.stdout.splitlines() == [
+        f"A=unset HOME={os.environ.get('HOME', 'unset')} PWD={h.location}",
+        h.location,
+    ]
 
 
 def test_frames_forms() -> None:
