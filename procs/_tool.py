@@ -272,8 +272,7 @@ class FramePattern:
         directory), in ascending order. Only names this pattern would write count: with
         ``####``, ``shot_0007.png`` is frame 7 but ``shot_07.png`` is not."""
         directory = os.path.join(base or os.getcwd(), self.directory or ".")
-        digits = rf"(-?[0-9]{{{max(self.width, 1)},}})"
-        regex = re.compile(re.escape(self.prefix) + digits + re.escape(self.suffix))
+        regex = re.compile(re.escape(self.prefix) + "(-?[0-9]+)" + re.escape(self.suffix))
         frames = []
         try:
             names = os.listdir(directory)
