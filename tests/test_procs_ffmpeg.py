@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from jobtree.procs._tool import FramePattern
 from jobtree.procs.ffmpeg import FFmpeg
 from testutil import require_tool, run_all
 
@@ -297,3 +298,21 @@ def test_a_corrupt_frame_fails_the_job_with_ffmpegs_decode_errors(
     assert "Invalid data found when processing input" in error
     assert "[png] " in error  # the decoder's own line, without its address and level
     assert not movie.exists()
+
+
+def test_frame_patterns_read_like_blender_and_printf(tmp_path: Path) -> None:
+    p = FramePattern("/out/#v2/shot_####.png")  # '#' in a directory is not the frame number
+    assert (p.path(7), p.path(12345), p.path(-3)) == (
+        "/out/#v2/shot_0007.png",
+        "/out/#v2/shot_12345.png",
+        "/out/#v2/shot_-003.png",
+    )
+    assert FramePattern("a_##_b_###.exr").path(5) == "a_##_b_005.exr"  # the last run
+    assert FramePattern("100%%_%04d.png").path(5) == "100%_0005.png"
+    assert FramePattern("f%d.png").path(5) == "f5.png"
+    for name in ("f_0007.png", "f_07.png", "f_-003.png", "f_12345.png", "f_x.png", "g_0001.png"):
+        (tmp_path / name).write_bytes(b"x")
+    assert FramePattern(str(tmp_path / "f_####.png")).find() == [-3, 7, 12345]
+    assert FramePattern("f_%02d.png").find(str(tmp_path)) == [7, 12345]
+    with pytest.raises(ValueError, match="has no '#'"):
+        FramePattern("/out/#v2/shot.png")
