@@ -49,6 +49,8 @@ STOP_TIMEOUT = 40.0
 """Seconds to wait for the worker daemon after asking it to stop now (it kills its workers after
 30 s itself)."""
 STATUS_MAX = 60
+MAX_ROWS = 16
+"""Jobs shown one per line on a terminal; a longer animation shows those that are running."""
 LOG_TAIL = 15
 FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
@@ -391,10 +393,17 @@ def _render(tree: TreeView, elapsed: float) -> RenderableType:
     overall = counts(tree.counts())
     overall.append(f"  {duration(elapsed)}", style="dim")
     table.add_row(Text("all jobs", style="bold"), Text(""), bar(tree.progress, 20), overall)
-    for j in tree.jobs:
+    shown = tree.jobs
+    if len(shown) > MAX_ROWS:
+        # A long animation: the jobs that are running or have failed, and the encode.
+        busy = [j for j in tree.children if j.state in ("running", "failed", "cancelled")]
+        shown = [*busy[: MAX_ROWS - 1], tree.root]
+    for j in shown:
         table.add_row(
             stateText(j.state), Text(j.label), bar(j.progress, 20), Text(_status(j), style="dim")
         )
+    if len(shown) < len(tree.jobs):
+        table.add_row(Text(""), Text(f"(and {len(tree.jobs) - len(shown)} more)", style="dim"))
     return table
 
 
