@@ -194,10 +194,13 @@ def test_quick_form_cwd_failure_and_usage_errors(q, tmp_path):
     assert jobtree("logs", sid).stdout == f"{work}\n"
     shown = jobtree_json("show", sid)
     assert shown["state"] == "failed"
-    assert shown["error"] == "command sh -c 'pwd; exit 3' exited with status 3"
+    # The message ends with the command's last output, which tells the user why.
+    assert shown["error"] == (
+        f"command sh -c 'pwd; exit 3' exited with status 3; its last output:\n{work}"
+    )
     sid = submit_command(q, "no-such-program-xyz")
     run_jobs(q)
-    assert "cannot run 'no-such-program-xyz'" in jobtree_json("show", sid)["error"]
+    assert "program 'no-such-program-xyz' was not found" in jobtree_json("show", sid)["error"]
     assert "{first}" in jobtree("submit", q, "--", "echo", "{first}", code=2).stderr
     assert "empty" in jobtree("submit", q, "--", code=2).stderr
     assert "nothing to submit" in jobtree("submit", q, code=2).stderr
