@@ -16,6 +16,7 @@ import importlib.resources
 import os
 import shutil
 import subprocess
+import sys
 
 import click
 
@@ -131,6 +132,29 @@ def findBlender(explicit: str | None) -> str:
     return found
 
 
+def blenderEnvironment() -> dict[str, str]:
+    """os.environ for running Blender, without this Python's own bin directories on PATH.
+
+    Blender built against the system's Python takes the first ``python3.X`` on PATH as its
+    Python home. ``pyenv exec`` (which runs the ``jobtree`` script of a pyenv Python) and an
+    activated virtualenv put this Python's bin directory first, and Blender would then load
+    this Python's standard library into its own interpreter: a patch release apart, extension
+    modules fail ("_ssl...so: undefined symbol"). Blender started from a desktop or a plain
+    shell does not see those directories, and neither does the installer's check."""
+    env = dict(os.environ)
+    own = {
+        os.path.realpath(d)
+        for d in (
+            os.path.dirname(sys.executable),
+            os.path.join(sys.prefix, "bin"),
+            os.path.join(sys.base_prefix, "bin"),
+        )
+    }
+    entries = env.get("PATH", "").split(os.pathsep)
+    env["PATH"] = os.pathsep.join(e for e in entries if e and os.path.realpath(e) not in own)
+    return env
+
+
 def installAddon(blender: str, addon: str, location: list[str]) -> dict[str, str]:
     """Install and enable the add-on in Blender's user preferences with *location* filled in,
     check that Blender imports this jobtree, save the preferences. Returns what Blender printed
@@ -151,6 +175,7 @@ def installAddon(blender: str, addon: str, location: list[str]) -> dict[str, str
     try:
         proc = subprocess.run(
             argv,
+            env=blenderEnvironment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

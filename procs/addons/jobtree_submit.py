@@ -26,8 +26,7 @@ bl_info = {
     "version": (0, 1, 0),
     "blender": (3, 1, 0),
     "location": "Render > Submit to jobtree",
-    "description": "Render the animation on a jobtree farm: saves a copy of the file next to "
-    "the queue and submits one job per chunk of frames plus the movie encode",
+    "description": "Renders the animation on a jobtree farm, one job per chunk of frames",
     "category": "Render",
 }
 
@@ -101,21 +100,47 @@ def loadJobtree(setting: str) -> Any:
     return jobtree
 
 
+PROCEDURES = ("blender", "ffmpeg", "command", "email")
+"""The job types the operator's submissions use (the renders, the encode or no-op root, the
+e-mail hooks): submitAnimation loads each one to check its parameters."""
+
+
 def checkJobtree(setting: str) -> str:
-    """Import jobtree as the operator does and check that its procedures are registered (the
-    entry points that submitAnimation's job types resolve through). Returns a one-line summary;
-    raises ImportError."""
+    """Import jobtree as the operator does and load the procedures its submissions use, through
+    their entry points as submitAnimation does. Returns a one-line summary; raises ImportError."""
     jobtree = loadJobtree(setting)
     from importlib.metadata import entry_points
 
-    missing = [n for n in ("blender", "ffmpeg") if not entry_points(group="jobtree.procs", name=n)]
-    if missing:
-        raise ImportError(
-            f"jobtree imports from {os.path.dirname(jobtree.__file__)}, but its procedures "
-            f"{', '.join(missing)} are not registered there (no jobtree-farm distribution "
-            f"on Blender's sys.path); {INSTALL_HINT}"
-        )
-    return f"jobtree {jobtree.__version__} from {os.path.dirname(jobtree.__file__)}"
+    where = os.path.dirname(jobtree.__file__)
+    for name in PROCEDURES:
+        found = list(entry_points(group="jobtree.procs", name=name))
+        if not found:
+            raise ImportError(
+                f"jobtree imports from {where}, but its procedure {name!r} is not registered "
+                f"(no jobtree-farm distribution on Blender's sys.path); {INSTALL_HINT}"
+            )
+        try:
+            found[0].load()
+        except Exception as exc:
+            raise ImportError(
+                f"jobtree's procedure {name!r} does not load in Blender's Python: "
+                f"{type(exc).__name__}: {exc}{stdlibHint(str(exc))}"
+            ) from exc
+    return f"jobtree {jobtree.__version__} from {where}"
+
+
+def stdlibHint(message: str) -> str:
+    """An explanation for *message* when it shows Blender's Python running with the standard
+    library of another Python (whose extension modules do not fit it); else ""."""
+    if "undefined symbol" not in message:
+        return ""
+    version = ".".join(map(str, sys.version_info[:2]))
+    return (
+        f" (Blender's Python {sys.version.split()[0]} uses the standard library in "
+        f"{sys.prefix}: Blender takes the first python{version} on PATH as its home, here "
+        f"another Python's, e.g. of an activated virtualenv or pyenv; start Blender with a "
+        f"PATH without {os.path.join(sys.prefix, 'bin')})"
+    )
 
 
 # -- where files go --------------------------------------------------------------------------------
@@ -179,9 +204,7 @@ class JobtreePreferences(bpy.types.AddonPreferences):  # type: ignore[misc]
         layout.prop(self, "queuePath")
         layout.prop(self, "outputDir")
         layout.prop(self, "jobtreePath")
-        row = layout.row()
-        row.label(text="`jobtree blender-addon` prints the jobtree location of an installation")
-        row.operator(JOBTREE_OT_check.bl_idname, icon="CHECKMARK")
+        layout.operator(JOBTREE_OT_check.bl_idname, icon="CHECKMARK")
 
 
 class JOBTREE_OT_check(bpy.types.Operator):  # type: ignore[misc]
@@ -336,7 +359,9 @@ class RENDER_OT_jobtree_submit(bpy.types.Operator):  # type: ignore[misc]
         except Exception as exc:
             # Nothing was submitted: take back what this submission wrote.
             _removeQuietly(copyPath, outputPath)
-            raise _Refused(f"submitting {copyPath} to {queuePath} failed: {exc}") from None
+            raise _Refused(
+                f"submitting {copyPath} to {queuePath} failed: {exc}{stdlibHint(str(exc))}"
+            ) from None
         if prefs.queuePath != self.queue:
             prefs.queuePath = self.queue
             context.preferences.is_dirty = True  # kept by Blender's auto-save of preferences
