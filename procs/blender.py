@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from jobtree._interp import pathWithoutThisPython
 from jobtree.frames import formatFrames, parseFrames
 
 from ._tool import MESSAGE_MAX, TAIL_LINES, ToolError, ToolProc
@@ -237,6 +238,9 @@ class Blender(ToolProc):
                 "job's 'scene' parameter (a relative path is relative to the job's 'cwd', "
                 f"here {base}) or make the file server holding it reachable from this host"
             )
+        if "PATH" not in (self.env or {}):
+            # Blender takes the first python3.X on PATH as its Python home: not the worker's own.
+            self.env = {**(self.env or {}), "PATH": pathWithoutThisPython()}
         code = self.runTool(self.commandArgs(), okCodes=range(-128, 256))
         for lines in self._traceback.values():  # the output ended inside a traceback
             self._addErrorLines(lines)

@@ -3,7 +3,9 @@ of a tiny scene with Debian's Blender (Cycles on the CPU) through the queue, fai
 
 from __future__ import annotations
 
+import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -662,3 +664,23 @@ def test_a_crash_reports_the_signal_the_frame_and_blenders_crash_report(
     assert f"jobtree: Blender's crash report {report}:\n# Blender 3.4.1" in h.stderr
     assert 'File "<string>", line 4 in pre' in h.stderr
     assert round(h.progress, 2) == 33.33
+
+
+def test_blenders_python_gets_its_own_standard_library_under_pyenv_or_a_venv(
+    queue: jobtree.JobQueue, scene: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Blender takes the first python3.X on PATH as its Python home; a worker started by
+    # `pyenv exec` or in a virtualenv has its own Python's bin directory first, and Blender then
+    # loaded the wrong standard library ("_ssl...so: undefined symbol"). The job must not see it.
+    own = os.path.dirname(sys.executable)
+    monkeypatch.setenv("PATH", os.pathsep.join([own, os.environ.get("PATH", "")]))
+    h = run_one(
+        queue,
+        scene=str(scene),
+        frames=1,
+        output=str(tmp_path / "f_####.png"),
+        extraArgs=["--python-expr", "import ssl, sys; print('ssl from', ssl.__file__)"],
+    )
+    assert h.state == JobState.DONE, h.error
+    line = next(x for x in h.stdout.splitlines() if x.startswith("ssl from "))
+    assert not line.removeprefix("ssl from ").startswith(sys.base_prefix), line

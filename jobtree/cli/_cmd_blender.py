@@ -16,10 +16,10 @@ import importlib.resources
 import os
 import shutil
 import subprocess
-import sys
 
 import click
 
+from .._interp import pathWithoutThisPython
 from ._app import CliError, Exit
 
 DISTRIBUTION = "jobtree-farm"
@@ -133,26 +133,9 @@ def findBlender(explicit: str | None) -> str:
 
 
 def blenderEnvironment() -> dict[str, str]:
-    """os.environ for running Blender, without this Python's own bin directories on PATH.
-
-    Blender built against the system's Python takes the first ``python3.X`` on PATH as its
-    Python home. ``pyenv exec`` (which runs the ``jobtree`` script of a pyenv Python) and an
-    activated virtualenv put this Python's bin directory first, and Blender would then load
-    this Python's standard library into its own interpreter: a patch release apart, extension
-    modules fail ("_ssl...so: undefined symbol"). Blender started from a desktop or a plain
-    shell does not see those directories, and neither does the installer's check."""
-    env = dict(os.environ)
-    own = {
-        os.path.realpath(d)
-        for d in (
-            os.path.dirname(sys.executable),
-            os.path.join(sys.prefix, "bin"),
-            os.path.join(sys.base_prefix, "bin"),
-        )
-    }
-    entries = env.get("PATH", "").split(os.pathsep)
-    env["PATH"] = os.pathsep.join(e for e in entries if e and os.path.realpath(e) not in own)
-    return env
+    """os.environ for running Blender, without this Python's own bin directories on PATH
+    (see jobtree._interp.pathWithoutThisPython)."""
+    return dict(os.environ, PATH=pathWithoutThisPython())
 
 
 def installAddon(blender: str, addon: str, location: list[str]) -> dict[str, str]:

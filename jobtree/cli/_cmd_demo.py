@@ -29,6 +29,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import _layout as L
+from .._interp import pathWithoutThisPython
 from ..errors import QueueNotFound
 from ..handle import JobHandle
 from ..queue import JobQueue, createJobQueue
@@ -237,7 +238,12 @@ def _buildScene(plan: Plan) -> None:
     argv += [plan.scene, str(plan.frames)]
     try:
         done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=SCENE_TIMEOUT, check=False
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=SCENE_TIMEOUT,
+            check=False,
+            env=dict(os.environ, PATH=pathWithoutThisPython()),
         )
     except subprocess.TimeoutExpired:
         raise CliError(
