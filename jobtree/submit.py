@@ -234,6 +234,12 @@ class JobRoot(Job):
             _fs.removeTree(self._base)  # nothing of a refused root stays behind
             raise
 
+    @property
+    def finalLocation(self) -> str:
+        """The root's directory once activated (``<queue>/roots/<rootId>``), known before
+        :meth:`activate`: for hooks that must name the root they report on."""
+        return os.path.join(self._queue._roots, self.rootId)
+
     def onDone(
         self,
         jobType: Any,
@@ -344,7 +350,7 @@ class JobRoot(Job):
             from .automation import HOOKS_FILE
 
             _fs.writeNew(os.path.join(self._base, HOOKS_FILE), _fs.dumpJson(self._hooks))
-        target = os.path.join(self._queue._roots, self.rootId)
+        target = self.finalLocation
         os.rename(self._base, target)  # the one atomic step that publishes the root
         self._base = target
         self._state = "activated"

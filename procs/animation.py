@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from jobtree import JobHandle, JobQueue
-from jobtree import _layout as L
 from jobtree.frames import chunked, formatFrames, parseFrames
 
 RENDERERS: Final = {"blender": "blender", "demo": "demo-render"}
@@ -176,7 +175,7 @@ def submitAnimation(
             root.createJob(RENDERERS[renderer], label=chunkLabel, jobOptions=options, **params)
         if mail is not None:
             # The root's directory once activated: what the e-mail reports on when a hook fires.
-            about = os.path.join(str(q.location), L.ROOTS_DIR, root.rootId)
+            about = root.finalLocation
             for when, add in (("done", root.onDone), ("failed", root.onFailed)):
                 add(
                     "email",
