@@ -30,9 +30,9 @@ echo "run_all: scratch parent $base (deleted at the end)"
 if [ "$quick" = 1 ]; then
   drain=(--jobs 500 --rounds 3); submit=(--roots 10 --per-root 200 --rounds 2)
   history=(--jobs 5000 --per-root 500 --calls 500 --blocks 4)
-  worker=(--idle-seconds 5 --samples 15)
+  worker=(--idle-seconds 5 --samples 15); demo=(--rounds 1)
 else
-  drain=(); submit=(); history=(); worker=()
+  drain=(); submit=(); history=(); worker=(); demo=()
 fi
 
 status=0
@@ -44,6 +44,7 @@ run "$here/bench_drain.py" "${drain[@]}"
 run "$here/bench_submit.py" "${submit[@]}"
 run "$here/bench_history.py" "${history[@]}"
 run "$here/bench_worker.py" "${worker[@]}"
+run "$here/bench_demo.py" "${demo[@]}"
 
 echo
 echo "run_all: removing $base"
