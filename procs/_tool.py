@@ -179,6 +179,37 @@ class ToolProc(JobProc):
                 )
             )
 
+    def runFor(
+        self,
+        what: str | None,
+        args: Sequence[str],
+        *,
+        expected: str | None = None,
+        okCodes: Iterable[int] = (0,),
+    ) -> str | None:
+        """One run of a render split into runs (a frame, a range of frames): :meth:`runTool`
+        with *args*, then require the image *expected* if given. A failure's message starts
+        with ``"<what>: "`` (``"frame 7: "``) unless *what* is None. Returns *expected* as an
+        absolute path (relative ones are from :attr:`cwd`), or None."""
+        try:
+            self.runTool(args, okCodes=okCodes)
+            if expected is not None:
+                self.requireFiles([expected], "image")
+        except ToolError as exc:
+            if what is None:
+                raise
+            raise ToolError(f"{what}: {exc}") from None
+        if expected is None:
+            return None
+        return os.path.abspath(os.path.join(self.cwd or os.getcwd(), expected))
+
+    def reportRendered(self, what: str, frames: list[int] | None, outputs: list[str]) -> None:
+        """The end of a render job: progress 100, status ``rendered <what>`` and the result
+        ``{"frames": [...], "outputs": [absolute image paths]}``."""
+        self.setProgress(100)
+        self.setStatusLine(f"rendered {what}")
+        self.setResult({"frames": frames or [], "outputs": outputs})
+
     def stdoutCallback(self, lineNr: int, line: str) -> None:
         self._line("stdout", line)
 

@@ -113,20 +113,12 @@ class Arnold(ToolProc):
                 )
             output = self._outputFor(frame)
             self._show(0)
-            try:
-                self.runTool(self._args(scene, output))
-                if output is not None:
-                    self.requireFiles([output], "image")
-            except ToolError as exc:
-                if frame is None:
-                    raise
-                raise ToolError(f"frame {frame}: {exc}") from None
-            if output is not None:
-                outputs.append(os.path.abspath(os.path.join(base, output)))
-        self.setProgress(100)
+            what = None if frame is None else f"frame {frame}"
+            path = self.runFor(what, self._args(scene, output), expected=output)
+            if path is not None:
+                outputs.append(path)
         done = f"{len(runs)} frames" if self.frames is not None else os.path.basename(self.scene)
-        self.setStatusLine(f"rendered {done}")
-        self.setResult({"frames": self.frames or [], "outputs": outputs})
+        self.reportRendered(done, self.frames, outputs)
 
     def _args(self, scene: str, output: str | None) -> list[str]:
         args = ["-i", scene]

@@ -7,6 +7,7 @@ let ``jobtree demo`` show a whole render farm on a machine without Blender or ff
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import time
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from jobtree._fs import writeAtomic
 from jobtree.frames import formatFrames, parseFrames
 from jobtree.proc import JobProc
 
@@ -74,19 +76,11 @@ def _checkPattern(output: Any, formats: dict[str, str], what: str) -> str:
 
 
 def _saveAtomic(image: Image.Image, path: str, fmt: str, **options: Any) -> None:
-    """Save under a hidden temporary name and rename it into place, so that a reader (the encode
-    job, a viewer) never sees half an image."""
-    head, tail = os.path.split(path)
-    tmp = os.path.join(head, f".{tail}.{os.getpid()}.tmp")
-    try:
-        image.save(tmp, format=fmt, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Encode in memory and write with jobtree's atomic write (hidden temporary name, then
+    rename), so that a reader (the encode job, a viewer) never sees half an image."""
+    data = io.BytesIO()
+    image.save(data, format=fmt, **options)
+    writeAtomic(path, data.getvalue())
 
 
 # -- the picture -----------------------------------------------------------------------------------

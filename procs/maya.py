@@ -116,15 +116,11 @@ class Maya(ToolProc):
         for run in runs:
             self._done, self._percent, self._frame = finished, 0.0, None
             self._show()
-            try:
-                self.runTool(self._args(run), okCodes=self.okCodes)
-            except ToolError as exc:
-                if run is None or len(runs) == 1:
-                    raise
-                frames = formatFrames(range(run[0], run[1] + 1, run[2]))
-                raise ToolError(f"frames {frames}: {exc}") from None
-            if run is not None:
-                finished += len(range(run[0], run[1] + 1, run[2]))
+            frames = None if run is None else range(run[0], run[1] + 1, run[2])
+            # One range: its frames are the job's, no need to name them in a failure.
+            what = None if frames is None or len(runs) == 1 else f"frames {formatFrames(frames)}"
+            self.runFor(what, self._args(run), okCodes=self.okCodes)
+            finished += len(frames or ())
         outputs: list[str] = []
         if self.expectedOutput is not None:
             expected = (
@@ -134,10 +130,8 @@ class Maya(ToolProc):
             )
             self.requireFiles(expected, "image")
             outputs = [os.path.abspath(os.path.join(base, p)) for p in expected]
-        self.setProgress(100)
-        frames = f"frames {formatFrames(self.frames)}" if self.frames else "its frames"
-        self.setStatusLine(f"rendered {frames} of {os.path.basename(self.scene)}")
-        self.setResult({"frames": self.frames or [], "outputs": outputs})
+        done = f"frames {formatFrames(self.frames)}" if self.frames else "its frames"
+        self.reportRendered(f"{done} of {os.path.basename(self.scene)}", self.frames, outputs)
 
     def _args(self, run: tuple[int, int, int] | None) -> list[str]:
         args: list[str] = []

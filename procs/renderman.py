@@ -104,21 +104,14 @@ class RenderMan(ToolProc):
             args = ["-Progress"]
             if self.threads is not None:
                 args.append(f"-t:{self.threads}")
-            expected = self._expected(frame)
-            try:
-                self.runTool([*args, *self.extraArgs, *ribs])
-                if expected is not None:
-                    self.requireFiles([expected], "image")
-            except ToolError as exc:
-                if frame is None:
-                    raise
-                raise ToolError(f"frame {frame}: {exc}") from None
-            if expected is not None:
-                outputs.append(os.path.abspath(os.path.join(base, expected)))
-        self.setProgress(100)
-        what = f"{len(runs)} frames" if self.frames is not None else ", ".join(self.ribs)
-        self.setStatusLine(f"rendered {what}")
-        self.setResult({"frames": self.frames or [], "outputs": outputs})
+            what = None if frame is None else f"frame {frame}"
+            path = self.runFor(
+                what, [*args, *self.extraArgs, *ribs], expected=self._expected(frame)
+            )
+            if path is not None:
+                outputs.append(path)
+        done = f"{len(runs)} frames" if self.frames is not None else ", ".join(self.ribs)
+        self.reportRendered(done, self.frames, outputs)
 
     def _expected(self, frame: int | None) -> str | None:
         if self.outputPattern is not None and frame is not None:
