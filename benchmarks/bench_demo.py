@@ -71,7 +71,9 @@ def main() -> int:
         for renderer in renderers:
             times = []
             for i in range(args.rounds):
-                took, movie = run_demo(scratch.sub(f"{renderer}{i}", "queue"), renderer)
+                parent = scratch.sub(f"{renderer}{i}")
+                os.makedirs(parent)
+                took, movie = run_demo(os.path.join(parent, "queue"), renderer)
                 times.append(took)
                 print(f"  {renderer} round {i + 1}: {took:.1f} s -> {movie}")
             report.target(
