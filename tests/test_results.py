@@ -101,3 +101,15 @@ def test_frames_forms() -> None:
 @given(st.lists(st.integers(-50, 500), min_size=1, max_size=60, unique=True))
 def test_formatted_frames_read_back_the_same(frames: list[int]) -> None:
     assert parseFrames(formatFrames(frames)) == frames
+
+
+def test_jobtree_show_prints_the_result(queue: jobtree.JobQueue) -> None:
+    from cli_util import jobtree as cli
+    from cli_util import jobtree_json
+
+    with queue.createJob(ResultProc, value={"movie": "/out/shot.mp4"}) as root:
+        pass
+    run_all(queue)
+    where = root.handle.location
+    assert jobtree_json("show", where)["result"] == {"movie": "/out/shot.mp4"}
+    assert 'result     {"movie": "/out/shot.mp4"}' in cli("show", where).stdout

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import _layout as L
+from ..errors import CorruptJob
 from ..queue import JobQueue
 from ..state import JobState
 from ._address import JobAddress, address, queueOf, resolveJob
@@ -256,8 +257,17 @@ def showData(h: Any) -> dict[str, Any]:
         dependsOn=[address(h.rootId, p) for p in deps],
         dependants=[address(h.rootId, p) for p in dependants],
         attempts=attempts,
+        result=_result(h),
     )
     return d
+
+
+def _result(h: Any) -> Any:
+    """What the job saved with setResult (None if nothing); a corrupt file shows its error."""
+    try:
+        return h.result
+    except CorruptJob as exc:
+        return {"error": str(exc)}
 
 
 def renderShow(d: dict[str, Any]) -> Group:
@@ -297,6 +307,8 @@ def renderShow(d: dict[str, Any]) -> Group:
         add(("depends on", ", ".join(d["dependsOn"])))
     if d["dependants"]:
         add(("needed by", ", ".join(d["dependants"])))
+    if d["result"] is not None:
+        add(("result", _compact(d["result"])))
     add(("params", _compact(d["params"])))
     add(("options", _compact({k: v for k, v in d["jobOptions"].items() if v is not None})))
     add(("location", d["location"]))
