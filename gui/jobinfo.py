@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobtree import JobQueue
+from jobtree import CorruptJob, JobQueue
 from jobtree import _layout as L
 
 PAGE = 512 * 1024
@@ -60,6 +60,8 @@ class JobDetails:
     whyWaiting: str | None = None
     claim: dict[str, Any] = field(default_factory=dict)
     paused: bool = False
+    result: Any = None
+    """What the job saved with setResult (e.g. the movie an encode wrote), or None."""
 
 
 def _num(v: Any) -> float | None:
@@ -106,6 +108,10 @@ def readJobDetails(queueLocation: str, jobDir: str) -> JobDetails:
                 why = str(fn(h))
             except Exception as exc:  # an older or newer core: say so, do not fail the panel
                 why = f"(whyWaiting failed: {exc})"
+    try:
+        result = h.result
+    except CorruptJob as exc:
+        result = {"error": str(exc)}
     opts = spec.get("jobOptions")
     params = spec.get("params")
     label = spec.get("label")
@@ -132,6 +138,7 @@ def readJobDetails(queueLocation: str, jobDir: str) -> JobDetails:
         whyWaiting=why,
         claim=claim,
         paused=os.path.lexists(os.path.join(jobDir, L.PAUSE_MARKER)),
+        result=result,
     )
 
 

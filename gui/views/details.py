@@ -71,6 +71,13 @@ def renderDetails(d: JobDetails, now: float | None = None) -> str:
         if d.statusLine:
             timing.append(("status", _esc(d.statusLine)))
     out.append("<h4>Job</h4>" + _table(timing))
+    if d.result is not None:
+        rows = (
+            [(_esc(k), _esc(v)) for k, v in d.result.items()]
+            if isinstance(d.result, dict)
+            else [("value", _esc(d.result))]
+        )
+        out.append("<h4>Result</h4>" + _table(rows))
     out.append("<h4>Parameters</h4>" + _table([(_esc(k), _esc(v)) for k, v in d.params.items()]))
     opts = d.options
     req = opts.get("requires")

@@ -258,3 +258,21 @@ def test_screenshots_tree_log_workers(
     qtbot.wait(200)
     save_shot(w.workersDock, "workers-panel.png")
     assert bad
+
+
+def test_details_show_the_jobs_result(qtbot: Any, make_window: Any, tmp_path: Path) -> None:
+    from procs_for_tests import ResultProc
+
+    q = jobtree.createJobQueue(tmp_path / "q")
+    with q.createJob(ResultProc, label="encode", value={"output": "/out/shot010.mp4"}):
+        pass
+    while q.runNextAvailableJob():
+        pass
+    w = make_window([q.location])
+    firstScreen(qtbot, w, 1)
+    w.tree.setCurrentIndex(rootRow(w, 0))
+    wait_until(qtbot, lambda: w.details.details is not None, 5, "details")
+    assert w.details.details.result == {"output": "/out/shot010.mp4"}
+    text = w.details.browser.toPlainText()
+    assert "Result" in text
+    assert "/out/shot010.mp4" in text
