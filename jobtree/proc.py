@@ -200,8 +200,8 @@ class JobProc:
 
         *env* sets variables on top of the worker's environment (a value of None removes one);
         *cwd* is the command's working directory (default: the job's directory; ``$PWD`` names
-        it either way). Raises
-        OSError when the command cannot be started (not found, not executable, bad *cwd*).
+        it either way). Raises OSError when the command cannot be started (not found, not
+        executable, bad *cwd*).
         """
         ctx = self._context("execCmd")
         childEnv = dict(os.environ)
