@@ -473,8 +473,6 @@ def _submitAnimation(
     dryRun: bool,
 ) -> dict[str, Any]:
     """Submit (or, with *dryRun*, build and check) an animation; its entry of ``roots``."""
-    submitAnimation = procsFunction("submitAnimation")
-
     example = f"jobtree submit {q.location} --animation {scene} --frames 1-240"
     if frames is None:
         raise CliError(f"--animation needs --frames: {example} ...", Exit.USAGE)
