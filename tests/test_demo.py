@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -240,3 +241,40 @@ def test_demo_with_blender_and_ffmpeg(tmp_path: Path) -> None:
     check_done(root, 2)
     assert {c.jobType for c in root.listSubJobs()} == {"blender"}
     assert all("Saved: '" in c.stdout for c in root.listSubJobs())
+
+
+def test_demo_says_how_to_get_the_monitor_when_pyside6_is_missing(tmp_path: Path) -> None:
+    # A fresh `pip install -e .` has no PySide6: the suggestion to run `jobtree gui` must say
+    # how to get it. A sitecustomize that hides PySide6 stands in for that machine.
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'PySide6' or name.startswith('PySide6.'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(hide))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jobtree.cli",
+            "demo",
+            str(tmp_path / "q"),
+            "--renderer",
+            "python",
+            "--frames",
+            "2",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "pip install 'jobtree-farm[gui]'" in done.stdout

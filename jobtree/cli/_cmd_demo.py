@@ -10,6 +10,7 @@ and makes an animated .gif (an .mp4 when ffmpeg is there).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -592,8 +593,18 @@ def _finish(
         f"Watch the queue in the monitor:  jobtree gui {q}",
         f"or in the terminal:              jobtree tree -q {q}",
     ]
+    if not _hasQt():
+        # The monitor is an extra; say how to get it rather than let the suggestion fail.
+        out.append("(the monitor needs PySide6 first:  pip install 'jobtree-farm[gui]')")
     for line in out:
         console.print(line, markup=False, highlight=False)
+
+
+def _hasQt() -> bool:
+    try:
+        return importlib.util.find_spec("PySide6") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _daemonGone(plan: Plan, proc: subprocess.Popen[bytes]) -> str:
