@@ -22,6 +22,7 @@ from typing import Any
 from jobtree import _fs
 from jobtree import _layout as L
 from jobtree._index import RootIndex, indexDir, jobDirOf, loadToken, readSpec
+from jobtree._wake import isNetworkFs, mountInfo
 from jobtree.errors import CorruptJob
 
 STATES: tuple[str, ...] = (
@@ -37,56 +38,6 @@ STATES: tuple[str, ...] = (
 """Every state a job can be shown in (JobState values); index into a counts tuple."""
 STATE_INDEX = {s: i for i, s in enumerate(STATES)}
 UNFINISHED = frozenset({"waiting", "ready", "running", "paused", "blocked"})
-
-NETWORK_FS = frozenset(
-    {
-        "nfs",
-        "nfs4",
-        "cifs",
-        "smb3",
-        "smbfs",
-        "ncpfs",
-        "afs",
-        "ceph",
-        "glusterfs",
-        "lustre",
-        "gpfs",
-        "beegfs",
-        "9p",
-        "davfs",
-        "orangefs",
-        "ocfs2",
-        "gfs2",
-    }
-)
-"""Filesystem types on which inotify misses other hosts' changes (FACTS: "Watching a tree")."""
-
-
-def mountOf(path: str, mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str]:
-    """(mount point, filesystem type) of the mount holding *path*; ("", "?") when unknown."""
-    path = os.path.realpath(path)
-    best, fstype = "", "?"
-    try:
-        with open(mountinfo, encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return best, fstype
-    for line in lines:
-        left, sep, right = line.partition(" - ")
-        fields = left.split()
-        if not sep or len(fields) < 5 or not right:
-            continue
-        mnt = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
-        prefix = mnt.rstrip("/") + "/"
-        if (path == mnt or path.startswith(prefix)) and len(mnt) >= len(best):
-            best, fstype = mnt, right.split()[0]
-    return best, fstype
-
-
-def isNetworkFs(fstype: str) -> bool:
-    """True for filesystems where inotify is blind to other hosts: NFS, SMB, sshfs and every
-    other FUSE filesystem (they are mostly network ones; polling is always correct)."""
-    return fstype in NETWORK_FS or fstype.startswith("fuse") or fstype.startswith("nfs")
 
 
 def _mtime(path: str) -> int | None:
@@ -245,7 +196,7 @@ class QueueScanner:
     def __init__(self, location: str, *, settle: float | None = None) -> None:
         self.location = os.path.abspath(location)
         self.rootsDir = os.path.join(self.location, L.ROOTS_DIR)
-        self.mountPoint, self.fstype = mountOf(self.location)
+        self.mountPoint, self.fstype = mountInfo(self.location)
         self.network = isNetworkFs(self.fstype)
         # A marker (mtime) only proves "unchanged" once it is older than the filesystem's
         # timestamp granularity: ext4 stamps with a coarse clock (one jiffy), sshfs and NFS

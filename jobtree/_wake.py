@@ -60,19 +60,21 @@ NETWORK_FS = frozenset(
         "gfs2",
         "davfs",
         "virtiofs",
+        "ncpfs",
+        "orangefs",
     }
 )
 """Filesystem types whose files other hosts change behind this kernel's back."""
 LOCAL_FUSE = frozenset({"fuse.portal", "fuse.lxcfs"})
 
 
-def mountInfo(path: str) -> tuple[str, str]:
-    """(mount point, filesystem type) of the mount holding *path*, from /proc/self/mountinfo;
+def mountInfo(path: str, mountinfo: str = "/proc/self/mountinfo") -> tuple[str, str]:
+    """(mount point, filesystem type) of the mount holding *path*, from *mountinfo*;
     ("", "") when that cannot be read (not Linux)."""
     real = os.path.realpath(path)
     best, fstype = "", ""
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+        with open(mountinfo, encoding="utf-8", errors="replace") as f:
             lines = f.readlines()
     except OSError:
         return best, fstype
@@ -98,9 +100,15 @@ def _unescape(field: str) -> str:
 
 
 def isNetworkFs(fstype: str) -> bool:
-    """True for filesystems where inotify misses other hosts' changes. Any FUSE filesystem counts
-    (sshfs, s3fs, rclone, ...) except a few known to be local."""
-    return fstype in NETWORK_FS or (fstype.startswith("fuse.") and fstype not in LOCAL_FUSE)
+    """True for filesystems where inotify misses other hosts' changes (the worker's watcher and the
+    monitor both ask this). Any FUSE filesystem counts (sshfs, s3fs, rclone, ...) except a few
+    known to be local, and so does any NFS variant."""
+    return (
+        fstype in NETWORK_FS
+        or fstype.startswith("nfs")
+        or fstype == "fuse"
+        or (fstype.startswith("fuse.") and fstype not in LOCAL_FUSE)
+    )
 
 
 class Watcher:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import build_queue
 from jobtree.gui import scan
-from jobtree.gui.scan import JobFilter, QueueScanner, isNetworkFs, mountOf
+from jobtree.gui.scan import JobFilter, QueueScanner
 
 import jobtree
+from jobtree._wake import isNetworkFs, mountInfo
 
 
 def test_unchanged_root_costs_no_listing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,9 +85,9 @@ def test_mount_detection(tmp_path: Path) -> None:
         "30 22 0:40 / /mnt/farm rw - nfs4 server:/farm rw\n"
         "31 22 0:41 / /mnt/my\\040share rw - fuse.sshfs host:/x rw\n"
     )
-    assert mountOf("/mnt/farm/queue", str(info)) == ("/mnt/farm", "nfs4")
-    assert mountOf("/mnt/my share/q", str(info)) == ("/mnt/my share", "fuse.sshfs")
-    assert mountOf("/home/x", str(info)) == ("/", "ext4")
+    assert mountInfo("/mnt/farm/queue", str(info)) == ("/mnt/farm", "nfs4")
+    assert mountInfo("/mnt/my share/q", str(info)) == ("/mnt/my share", "fuse.sshfs")
+    assert mountInfo("/home/x", str(info)) == ("/", "ext4")
     assert isNetworkFs("nfs4")
     assert isNetworkFs("fuse.sshfs")
     assert isNetworkFs("cifs")
