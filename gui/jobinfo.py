@@ -169,6 +169,16 @@ def _decode(data: bytes, final: bool) -> tuple[str, bytes]:
     return text, rest
 
 
+def _fromLineStart(start: int, data: bytes) -> tuple[int, bytes]:
+    """*data* read from byte *start* of a log, without the partial line it begins with (unless
+    it starts the file, or that line is all there is)."""
+    if start > 0:
+        nl = data.find(b"\n")
+        if 0 <= nl < len(data) - 1:
+            return start + nl + 1, data[nl + 1 :]
+    return start, data
+
+
 def readTail(path: str, maxBytes: int = PAGE) -> LogChunk:
     """The last *maxBytes* of a log, starting at a line boundary ("" when it does not exist)."""
     try:
@@ -179,11 +189,7 @@ def readTail(path: str, maxBytes: int = PAGE) -> LogChunk:
             data = f.read(size - start)
     except FileNotFoundError:
         return LogChunk(path, 0, 0, 0, "")
-    if start > 0:
-        nl = data.find(b"\n")
-        if 0 <= nl < len(data) - 1:
-            start += nl + 1
-            data = data[nl + 1 :]
+    start, data = _fromLineStart(start, data)
     text, rest = _decode(data, False)
     return LogChunk(path, start, start + len(data), start + len(data), text, rest)
 
@@ -213,11 +219,7 @@ def readPage(path: str, end: int, maxBytes: int = PAGE) -> LogChunk:
             data = f.read(end - start)
     except FileNotFoundError:
         return LogChunk(path, 0, 0, 0, "")
-    if start > 0:
-        nl = data.find(b"\n")
-        if 0 <= nl < len(data) - 1:
-            start += nl + 1
-            data = data[nl + 1 :]
+    start, data = _fromLineStart(start, data)
     text, _ = _decode(data, True)
     return LogChunk(path, start, start + len(data), size, text)
 

@@ -113,6 +113,16 @@ def stateIcon(state: str, size: int = 14) -> QIcon:
 _icons: dict[tuple[str, int], QIcon] = {}
 
 
+def fmtBytes(n: int) -> str:
+    """A size for the panels: ``512 B``, ``1.5 KB``, ``20.0 MB``, ``3.2 GB``."""
+    x = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if x < 1024 or unit == "GB":
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return f"{n} B"
+
+
 def fmtDuration(seconds: float | None) -> str:
     if seconds is None or seconds < 0:
         return ""

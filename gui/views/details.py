@@ -11,7 +11,7 @@ from typing import Any
 from PySide6.QtWidgets import QTextBrowser, QVBoxLayout, QWidget
 
 from ..jobinfo import JobDetails, readJobDetails
-from ..model import STATE_COLORS, fmtDuration, fmtTime
+from ..model import STATE_COLORS, fmtBytes, fmtDuration, fmtTime
 from ..tasks import Tasks
 
 _OPTION_KEYS_SHOWN_APART = ("requires", "limits", "notBefore", "metadata")
@@ -112,7 +112,7 @@ def renderDetails(d: JobDetails, now: float | None = None) -> str:
                 else ""
             )
             logs = " ".join(
-                f"{s} {_bytes(n)}"
+                f"{s} {fmtBytes(n)}"
                 for s, n in (("out", a.stdoutSize), ("err", a.stderrSize))
                 if n is not None
             )
@@ -133,15 +133,6 @@ def renderDetails(d: JobDetails, now: float | None = None) -> str:
             "<h4>Traceback</h4><pre style='font-size:small'>" + html.escape(d.traceback) + "</pre>"
         )
     return "".join(out)
-
-
-def _bytes(n: int) -> str:
-    x = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if x < 1024 or unit == "GB":
-            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
-        x /= 1024
-    return f"{n} B"
 
 
 class DetailsPanel(QWidget):

@@ -35,20 +35,12 @@ from ..jobinfo import (
     readTail,
     searchBackward,
 )
+from ..model import fmtBytes
 from ..tasks import Tasks
 
 TAIL_MS = 500
 MAX_LOADED = 8 * PAGE
 """Most bytes kept in the widget while following; older text is dropped from the top."""
-
-
-def _human(n: int) -> str:
-    x = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if x < 1024 or unit == "GB":
-            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
-        x /= 1024
-    return f"{n} B"
 
 
 class LogPanel(QWidget):
@@ -194,10 +186,10 @@ class LogPanel(QWidget):
         if self._size == 0:
             self.info.setText("")
         elif self._chunkStart == 0 and self._chunkEnd >= self._size:
-            self.info.setText(_human(self._size))
+            self.info.setText(fmtBytes(self._size))
         else:
             self.info.setText(
-                f"bytes {_human(self._chunkStart)}-{_human(self._chunkEnd)} of {_human(self._size)}"
+                f"bytes {fmtBytes(self._chunkStart)}-{fmtBytes(self._chunkEnd)} of {fmtBytes(self._size)}"
             )
         self.earlier.setEnabled(self._chunkStart > 0)
 
