@@ -319,6 +319,20 @@ class FramePattern:
 # -- parameter checks (for the constructors: they run at submission) -----------------------------
 
 
+def expectedPattern(
+    name: str, path: str | None, frames: list[int] | None, fix: str
+) -> FramePattern | None:
+    """The FramePattern of the image-path parameter *name* when its file name has ``#`` (one
+    image per frame), else None. A ``#`` without *frames* is a ValueError ending in *fix*."""
+    if path is None or "#" not in os.path.basename(path):
+        return None
+    if frames is None:
+        raise ValueError(
+            f"{name} {path!r} has '#' for a frame number but no frames were given; {fix}"
+        )
+    return FramePattern(path)
+
+
 def optionalStr(name: str, value: object) -> str | None:
     """*value* if it is a non-empty str or None; TypeError naming the parameter otherwise."""
     if value is None or (isinstance(value, str) and value):

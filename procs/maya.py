@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from jobtree.frames import formatFrames, parseFrames
 
-from ._tool import FramePattern, ToolError, ToolProc, optionalStr, strList
+from ._tool import ToolError, ToolProc, expectedPattern, optionalStr, strList
 
 _PERCENT = (
     re.compile(r"Percentage of rendering done:\s*(\d+(?:\.\d+)?)"),  # Maya software, others
@@ -72,14 +72,12 @@ class Maya(ToolProc):
         self.format = optionalStr("format", format)
         self.project = optionalStr("project", project)
         self.expectedOutput = optionalStr("expectedOutput", expectedOutput)
-        self.outputPattern: FramePattern | None = None
-        if self.expectedOutput is not None and "#" in os.path.basename(self.expectedOutput):
-            if self.frames is None:
-                raise ValueError(
-                    f"expectedOutput {self.expectedOutput!r} has '#' for a frame number but no "
-                    "frames were given; give frames (e.g. '1-10') to check every frame's image"
-                )
-            self.outputPattern = FramePattern(self.expectedOutput)
+        self.outputPattern = expectedPattern(
+            "expectedOutput",
+            self.expectedOutput,
+            self.frames,
+            "give frames (e.g. '1-10') to check every frame's image",
+        )
         if okCodes is None:
             okCodes = [0]
         if not (

@@ -15,7 +15,15 @@ from typing import ClassVar
 
 from jobtree.frames import parseFrames
 
-from ._tool import FramePattern, ToolError, ToolProc, optionalInt, optionalStr, strList
+from ._tool import (
+    FramePattern,
+    ToolError,
+    ToolProc,
+    expectedPattern,
+    optionalInt,
+    optionalStr,
+    strList,
+)
 
 _PERCENT = re.compile(r"^\s*R90000\s+(\d+)%")
 
@@ -66,14 +74,12 @@ class RenderMan(ToolProc):
                 ) from None
         self.threads = optionalInt("threads", threads)
         self.expectedOutput = optionalStr("expectedOutput", expectedOutput)
-        self.outputPattern: FramePattern | None = None
-        if self.expectedOutput is not None and "#" in os.path.basename(self.expectedOutput):
-            if self.frames is None:
-                raise ValueError(
-                    f"expectedOutput {self.expectedOutput!r} has '#' for a frame number but "
-                    "no frames were given; give frames or the path of the one image"
-                )
-            self.outputPattern = FramePattern(self.expectedOutput)
+        self.outputPattern = expectedPattern(
+            "expectedOutput",
+            self.expectedOutput,
+            self.frames,
+            "give frames or the path of the one image",
+        )
         self.extraArgs = strList("extraArgs", extraArgs)
         self._index = 0
         self._count = 1
