@@ -102,12 +102,10 @@ def readJobDetails(queueLocation: str, jobDir: str) -> JobDetails:
         attempts.append(a)
     why: str | None = None
     if shown in ("waiting", "ready", "paused", "blocked"):
-        fn = getattr(q, "whyWaiting", None)
-        if fn is not None:
-            try:
-                why = str(fn(h))
-            except Exception as exc:  # an older or newer core: say so, do not fail the panel
-                why = f"(whyWaiting failed: {exc})"
+        try:
+            why = q.whyWaiting(h)
+        except Exception as exc:  # a job deleted while it is read: say so, do not fail the panel
+            why = f"(whyWaiting failed: {exc})"
     try:
         result = h.result
     except CorruptJob as exc:

@@ -175,12 +175,7 @@ def archive(
     """Archive or delete finished roots of QUEUE by age and count (defaults: the queue's
     retention setting)."""
     q = openQueue(os.path.abspath(queue), "the QUEUE argument")
-    fn = getattr(q, "archive", None)
-    if not callable(fn):
-        raise CliError(
-            "this jobtree cannot archive yet (JobQueue.archive is missing)", Exit.UNAVAILABLE
-        )
-    handled = fn(
+    handled = q.archive(
         doneAge=done_age,
         failedAge=failed_age,
         keepDone=keep_done,

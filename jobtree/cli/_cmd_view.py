@@ -17,7 +17,7 @@ from ..errors import CorruptJob
 from ..queue import JobQueue
 from ..state import JobState
 from ._address import JobAddress, address, queueOf, resolveJob
-from ._app import CliError, Exit, app, jsonOption, printJson, queueOption
+from ._app import app, jsonOption, printJson, queueOption
 from ._render import (
     bar,
     counts,
@@ -125,15 +125,10 @@ def ls(
 
 
 def archivedViews(q: JobQueue) -> list[RootView]:
-    listArchived = getattr(q, "listArchived", None)
-    if not callable(listArchived):
-        raise CliError(
-            "this jobtree cannot archive (JobQueue.listArchived is missing)", Exit.UNAVAILABLE
-        )
     from ..automation import ARCHIVE_DIR
 
     assert q.location is not None
-    return [RootView(q, os.path.join(q.location, ARCHIVE_DIR, rid)) for rid in listArchived()]
+    return [RootView(q, os.path.join(q.location, ARCHIVE_DIR, rid)) for rid in q.listArchived()]
 
 
 # -- tree ----------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,7 +20,6 @@ from .._index import (
     jobDirOf,
     loadToken,
     parentPath,
-    pausedBy,
     readDeps,
     readSpec,
 )
@@ -297,56 +295,13 @@ def _metaStr(v: Any) -> str:
 
 
 def whyWaiting(q: JobQueue, h: JobHandle, state: JobState) -> str | None:
-    """Why a job is not running: the library's answer when it has one (JobQueue.whyWaiting),
-    else this module's reading of the index. None for running and finished jobs."""
+    """Why a job is not running (JobQueue.whyWaiting); None for running and finished jobs."""
     if state is JobState.RUNNING or state in FINISHED:
         return None
-    ask = getattr(q, "whyWaiting", None)
     try:
-        if callable(ask):
-            answer = ask(h)
-            return str(answer) if answer is not None else None
-        return _whyWaiting(h, state)
+        return q.whyWaiting(h)
     except (JobTreeError, OSError) as exc:
         return f"cannot tell: {exc}"
-
-
-def _whyWaiting(h: JobHandle, state: JobState) -> str:
-    if state is JobState.PAUSED:
-        by = pausedBy(h.rootDir, h.path)
-        return f"paused by {address(h.rootId, by)}" if by else "paused"
-    index = RootIndex(h.rootDir)
-    if state is JobState.READY:
-        _, name = index.tokens[h.path]
-        notBefore = L.parseReadyName(name)[2]
-        if notBefore and notBefore > time.time():
-            return f"delayed until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(notBefore))}"
-        return "ready: waiting for a worker"
-    states = index.states()
-    deps = readDeps(h.rootDir).get(h.path, [])
-    if state is JobState.BLOCKED:
-        prefix = h.path + "."
-        bad = [
-            p
-            for p, s in states.items()
-            if s in (JobState.FAILED, JobState.CANCELLED) and (p.startswith(prefix) or p in deps)
-        ]
-        shown = ", ".join(f"{states[p].value} {address(h.rootId, p)}" for p in sorted(bad)[:5])
-        return f"blocked by {shown}" if bad else "blocked by a failed or cancelled job"
-    pending = _fs.listNames(os.path.join(h.location, L.PENDING_DIR))
-    kids = [n for n in pending if not n.startswith(L.DEP_PREFIX)]
-    depNames = [n[len(L.DEP_PREFIX) :] for n in pending if n.startswith(L.DEP_PREFIX)]
-    parts = []
-    if kids:
-        parts.append(f"{len(kids)} sub-job{'s' if len(kids) != 1 else ''}")
-    if depNames:
-        parts.append(
-            f"{len(depNames)} dependenc{'ies' if len(depNames) != 1 else 'y'} "
-            f"({', '.join(address(h.rootId, p) for p in sorted(depNames)[:5])})"
-        )
-    if parts:
-        return "waiting for " + " and ".join(parts)
-    return "waiting: about to become ready"
 
 
 def dependencies(rootDir: str, path: str) -> tuple[list[str], list[str]]:

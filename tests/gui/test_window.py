@@ -187,9 +187,8 @@ def test_details_and_why_waiting(qtbot: Any, make_window: Any, tmp_path: Path) -
     wait_until(qtbot, lambda: w.details.details and w.details.details.path == "root", 5, "root")
     d = w.details.details
     assert d.state == "blocked"
-    if hasattr(q, "whyWaiting"):
-        assert d.whyWaiting
-        assert "Why it waits" in w.details.browser.toPlainText()
+    assert d.whyWaiting
+    assert "Why it waits" in w.details.browser.toPlainText()
     assert "shot" in w.details.browser.toPlainText()  # metadata shown
 
 
