@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ from ._index import RootIndex, jobDirOf, pausedBy, pendingEntries, readDeps
 from .errors import CorruptJob
 from .host import WorkerInfo, unmet
 from .limits import holders
+from .registry import listWorkers
 from .state import JobState
 
 if TYPE_CHECKING:
@@ -30,14 +30,10 @@ def _label(h: JobHandle, path: str) -> str:
     return f"{path} ({label})" if label else path
 
 
-def liveWorkers(queueDir: str) -> list[WorkerInfo] | None:
-    """Live workers from the registry; None when there is no registry to ask."""
-    try:
-        registry = importlib.import_module("jobtree.registry")
-    except ImportError:
-        return None
+def liveWorkers(queueDir: str) -> list[WorkerInfo]:
+    """The workers of the registry that are not lost."""
     out = []
-    for w in registry.listWorkers(queueDir):
+    for w in listWorkers(queueDir):
         if w.get("lost"):
             continue
         out.append(
@@ -99,7 +95,7 @@ def whyWaiting(q: JobQueue, h: JobHandle) -> str:
         return f"ready, but its job file is corrupt ({exc}); a worker will fail it"
     requires: dict[str, Any] | None = options.get("requires")
     workers = liveWorkers(h._queue._need())
-    if requires and workers is not None:
+    if requires:
         able = [w for w in workers if not unmet(w, requires)]
         if not able:
             need = unmet(WorkerInfo(host="", os="", cores=0, ramGB=0.0), requires)
@@ -112,7 +108,7 @@ def whyWaiting(q: JobQueue, h: JobHandle) -> str:
         used = len(holders(q._need(), limit))
         if used >= slots:
             return f"waiting for limit {limit!r}: {used} of {slots} slots in use"
-    if workers is not None and not workers:
+    if not workers:
         return "ready; no live worker is running on this queue (start one: jobtree worker QUEUE)"
     return "ready: waiting for a free worker"
 

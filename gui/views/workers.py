@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from jobtree.registry import listWorkers
+
 from ..model import STATE_COLORS, fmtDuration, fmtTime, stateIcon
 from ..tasks import Tasks
 
@@ -42,21 +44,6 @@ COLUMNS = (
 )
 
 
-class RegistryMissing(RuntimeError):
-    pass
-
-
-def registryListWorkers(queue: str) -> list[dict[str, Any]]:
-    """jobtree.registry.listWorkers, imported late: an older core may not have it."""
-    try:
-        from jobtree.registry import listWorkers  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as exc:
-        raise RegistryMissing(
-            "this jobtree has no worker registry (jobtree.registry); update jobtree to see workers"
-        ) from exc
-    return list(listWorkers(queue))
-
-
 def _readAll(
     source: Callable[[str], list[dict[str, Any]]], queues: list[str]
 ) -> list[dict[str, Any]]:
@@ -76,7 +63,7 @@ class WorkersPanel(QWidget):
     ) -> None:
         super().__init__(parent)
         self.tasks = tasks
-        self.source = source or registryListWorkers
+        self.source = source or listWorkers
         self.queues: list[str] = []
         self.workers: list[dict[str, Any]] = []
         self.message = QLabel(self)

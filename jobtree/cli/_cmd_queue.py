@@ -16,6 +16,7 @@ from rich.text import Text
 from .. import _layout as L
 from .._index import jobDirOf
 from ..queue import JobQueue, createJobQueue
+from ..registry import listWorkers
 from ..state import JobState
 from ._app import CliError, Exit, app, jsonOption, openQueue, printJson, queueOption
 from ._render import STYLES, counts, duration
@@ -365,10 +366,6 @@ def _attemptStats(
 
 def _workerCounts(location: str | None) -> dict[str, int] | None:
     if location is None:
-        return None
-    try:
-        from ..registry import listWorkers
-    except ImportError:
         return None
     workers = listWorkers(location)
     lost = sum(1 for w in workers if w.get("lost"))

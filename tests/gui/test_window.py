@@ -207,21 +207,18 @@ def test_screenshots_tree_log_workers(
     workers.startDaemon(q.location, "node07", deadline=60)
     workers.startDaemon(q.location, "node08", deadline=60)
     # a worker whose host died: a record nobody renews
-    try:
-        from jobtree import registry
-    except ImportError:
-        registry = None
-    if registry is not None:
-        rec = Path(registry.recordPath(q.location, "node03", 4242))
-        rec.parent.mkdir(exist_ok=True)
-        rec.write_text(
-            '{"name": "node03", "host": "node03", "pid": 4242, "os": "linux", "cores": 16, '
-            '"ramGB": 64.0, "gpu": "RTX 4000", "pools": ["render"], "tags": ["gpu"], '
-            '"currentJob": null, "jobsDone": 118, "jobsFailed": 2, '
-            f'"startTime": {time.time() - 7200}, "heartbeat": {time.time() - 95}}}'
-        )
-        old = time.time() - 95
-        os.utime(rec, (old, old))
+    from jobtree import registry
+
+    rec = Path(registry.recordPath(q.location, "node03", 4242))
+    rec.parent.mkdir(exist_ok=True)
+    rec.write_text(
+        '{"name": "node03", "host": "node03", "pid": 4242, "os": "linux", "cores": 16, '
+        '"ramGB": 64.0, "gpu": "RTX 4000", "pools": ["render"], "tags": ["gpu"], '
+        '"currentJob": null, "jobsDone": 118, "jobsFailed": 2, '
+        f'"startTime": {time.time() - 7200}, "heartbeat": {time.time() - 95}}}'
+    )
+    old = time.time() - 95
+    os.utime(rec, (old, old))
     wait_until(qtbot, lambda: w.totals()[2] >= 2, 20, "two running jobs")
     rid = q.listJobs()[0].rootId
     w.tree.expand(rootRow(w, 0))
