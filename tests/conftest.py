@@ -162,3 +162,28 @@ def spawn_worker(tmp_path: Path) -> Iterator[object]:
     yield spawn
     for w in workers:
         w.kill()
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """For `jobtree` command tests (``pytestmark = pytest.mark.usefixtures("cli_env")``):
+    workers may run as root; no user config, queue or colour from the machine running them."""
+    monkeypatch.setenv("JOBTREE_ALLOW_ROOT", "1")
+    monkeypatch.setenv("JOBTREE_CONFIG", str(tmp_path / "config.toml"))
+    for var in ("JOBTREE_QUEUE", "NO_COLOR", "FORCE_COLOR", "JOBTREE_POOL", "JOBTREE_TAGS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def q(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_env: None) -> Path:
+    """A queue made by `jobtree init`, and the default queue of every command ($JOBTREE_QUEUE)."""
+    from cli_util import jobtree as run_jobtree
+
+    path = tmp_path / "q"
+    run_jobtree("init", path)
+    monkeypatch.setenv("JOBTREE_QUEUE", str(path))
+    return path

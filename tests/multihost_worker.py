@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from procs_for_tests import append_json
+
 from jobtree import IdleReason, JobProc, JobQueue
 
 RECORD_DIR_ENV = "MULTIHOST_RECORD_DIR"
@@ -40,15 +42,6 @@ def job_path(job_dir: str | os.PathLike[str]) -> tuple[str, str]:
     parts = Path(job_dir).parts
     i = len(parts) - 1 - parts[::-1].index("roots")
     return parts[i + 1], ".".join(["root", *parts[i + 2 :]])
-
-
-def append_json(file: str | os.PathLike[str], record: dict[str, Any]) -> None:
-    """Append one JSON line with a single O_APPEND write."""
-    fd = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, (json.dumps(record) + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 class RecordJob(JobProc):

@@ -9,7 +9,6 @@ import os
 import signal
 import socket
 import subprocess
-from pathlib import Path
 
 import pytest
 from cli_util import (
@@ -32,24 +31,7 @@ from jobtree.cli._cmd_queue import parseDuration
 from jobtree.cli._treefile import substitute
 from jobtree.frames import parseFrames
 
-
-@pytest.fixture(autouse=True)
-def _cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No user config, queue or colour settings from the machine running the tests."""
-    monkeypatch.setenv("JOBTREE_ALLOW_ROOT", "1")
-    monkeypatch.setenv("JOBTREE_CONFIG", str(tmp_path / "config.toml"))
-    for var in ("JOBTREE_QUEUE", "NO_COLOR", "FORCE_COLOR", "JOBTREE_POOL", "JOBTREE_TAGS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def q(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A queue made by `jobtree init`, and the default queue of every command ($JOBTREE_QUEUE)."""
-    path = tmp_path / "q"
-    jobtree("init", path)
-    monkeypatch.setenv("JOBTREE_QUEUE", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def _ids(data: dict) -> list[str]:

@@ -9,7 +9,6 @@ import shlex
 import socket
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from cli_util import COMMAND_TYPE, jobtree, jobtree_json, run_one
@@ -22,23 +21,7 @@ from jobtree.cli import Exit
 RECORD_TYPE = "procs_for_tests:RecordProc"
 
 
-@pytest.fixture(autouse=True)
-def _cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers may run as root here; no user config, queue or colour from the machine."""
-    monkeypatch.setenv("JOBTREE_ALLOW_ROOT", "1")
-    monkeypatch.setenv("JOBTREE_CONFIG", str(tmp_path / "config.toml"))
-    for var in ("JOBTREE_QUEUE", "NO_COLOR", "FORCE_COLOR", "JOBTREE_POOL", "JOBTREE_TAGS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def q(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A queue made by `jobtree init`, and the default queue of every command ($JOBTREE_QUEUE)."""
-    path = tmp_path / "q"
-    jobtree("init", path)
-    monkeypatch.setenv("JOBTREE_QUEUE", str(path))
-    return path
+pytestmark = pytest.mark.usefixtures("cli_env")
 
 
 def _iso(t: float) -> str:

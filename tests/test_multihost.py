@@ -17,6 +17,7 @@ from pathlib import Path
 import multihost
 from multihost import MultiHost, cluster_fixture
 from multihost_worker import RecordJob, read_records
+from testutil import wait_for
 
 import jobtree
 from jobtree import JobState
@@ -61,17 +62,6 @@ def wait_all(workers, timeout: float):
             f"worker on {w.host.name} exited {codes[w.host.name]}:\n{w.stderr[-3000:]}"
         )
     return codes
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def submit_tree(q, n_children: int, n_grandchildren: int, **params) -> tuple[set[str], dict]:
@@ -181,8 +171,11 @@ def test_harness_cleans_up_after_itself(tmp_path: Path) -> None:
     try:
         loop = "import os, sys\nwhile True:\n    open(sys.argv[1], 'w').write('x'); os.listdir(sys.argv[2])"
         busy = [h.run([sys.executable, "-c", loop, "{mnt}/f-" + h.name, "{mnt}"]) for h in c.hosts]
-        wait_until(
-            lambda: all((c.export / f"f-{h.name}").exists() for h in c.hosts), 20, "the commands"
+        wait_for(
+            lambda: all((c.export / f"f-{h.name}").exists() for h in c.hosts),
+            20,
+            "the commands",
+            interval=0.05,
         )
         c.hosts[0].cut_link()
         time.sleep(0.5)
@@ -243,7 +236,7 @@ def test_cut_link_jobs_taken_over_late_commits_rejected(cluster: MultiHost) -> N
     worker_b = start_worker(host_b)
     (cluster.export / "go").touch()
 
-    wait_until(lambda: running_on(q, host_a.name), 20, "a job running on host A")
+    wait_for(lambda: running_on(q, host_a.name), 20, "a job running on host A", interval=0.05)
     time.sleep(0.3)  # well inside the job's 1 s
     host_a.cut_link()
     cut_at = time.time()
@@ -252,7 +245,12 @@ def test_cut_link_jobs_taken_over_late_commits_rejected(cluster: MultiHost) -> N
 
     # B takes A's job over after the lease and finishes everything while A is cut off.
     (root_h,) = q.listJobs()
-    wait_until(lambda: root_h.state is JobState.DONE, 40, "the root to finish without host A")
+    wait_for(
+        lambda: root_h.state is JobState.DONE,
+        40,
+        "the root to finish without host A",
+        interval=0.05,
+    )
     assert worker_a.returncode is None, "host A's worker ended while its link was cut"
     taken = [j for j in all_jobs(q) if j.attempts > 1]
     assert victim in taken, f"{victim.path} was not taken over; attempts: {victim.attempts}"
@@ -317,7 +315,7 @@ def test_clock_an_hour_ahead_causes_no_takeover(cluster: MultiHost) -> None:
     (cluster.export / "go").touch()
     # B starts once A runs the long job; it runs the short one and then sits idle for ~6 s,
     # judging A's lease with its skewed clock.
-    wait_until(lambda: running_on(q, host_a.name), 20, "a job running on host A")
+    wait_for(lambda: running_on(q, host_a.name), 20, "a job running on host A", interval=0.05)
     (cluster.export / "go-b").touch()
     wait_all([worker_a, worker_b], timeout=45)
 
