@@ -260,7 +260,9 @@ class EnvCwdProc(_TestProc):
 
     def run(self) -> None:
         code = self.execCmd(
-            ["sh", "-c", 'echo "A=${A-unset} HOME=${HOME-unset} PWD=$PWD"; pwd -P'], env=self.env, cwd=self.cwd
+            ["sh", "-c", 'echo "A=${A-unset} HOME=${HOME-unset} PWD=$PWD"; pwd -P'],
+            env=self.env,
+            cwd=self.cwd,
         )
         if code != 0:
             self.setError(f"exit {code}")

@@ -4,8 +4,6 @@ process and by the worker daemon, with the e-mail hooks delivering to a real SMT
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 from jobtree.procs import submitAnimation
 from PIL import Image
 from smtp_util import SmtpServer, text_of
-from testutil import run_all, subprocess_env
+from testutil import run_all, run_daemon
 
 import jobtree
 from jobtree import JobState
@@ -266,23 +264,7 @@ def test_two_worker_processes_render_the_chunks_then_encode_then_mail(queue, tmp
         movie=str(movie),
         notify={"to": "ana@example.com", "host": "127.0.0.1", "port": smtp.port},
     )
-    daemon = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jobtree.worker",
-            str(queue.location),
-            "--burst",
-            "--workers",
-            "2",
-            "--allow-root",
-        ],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert daemon.returncode == 0, daemon.stdout + daemon.stderr
+    run_daemon(queue, "--workers", "2")
     check_animation(root, out, movie, 12)
     pids = {c.pid for c in root.listSubJobs()}
     assert os.getpid() not in pids

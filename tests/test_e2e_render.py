@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from blender_scene import make_scene
 from jobtree.procs import submitAnimation
-from testutil import require_tool, subprocess_env
+from testutil import require_tool, run_daemon
 
 import jobtree
 
@@ -40,23 +39,7 @@ def test_blender_animation_renders_on_two_workers_and_encodes(tmp_path: Path) ->
     assert [c.label for c in chunks] == ["frames 1-3", "frames 4-6", "frames 7-9", "frames 10-12"]
     assert {c.jobType for c in chunks} == {"blender"}
 
-    daemon = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jobtree.worker",
-            q.location,
-            "--burst",
-            "--workers",
-            "2",
-            "--allow-root",
-        ],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert daemon.returncode == 0, daemon.stdout + daemon.stderr
+    run_daemon(q, "--workers", "2", timeout=240)
 
     assert root.state == jobtree.JobState.DONE, f"{root.error}\n{root.stderr}"
     images = sorted(out.glob("tiny_*.png"))

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jobtree.procs.command import Command
-from testutil import run_all, subprocess_env
+from testutil import run_all, run_daemon
 
 import jobtree
 from jobtree import JobState
@@ -245,25 +244,7 @@ def test_a_real_worker_runs_command_jobs(queue: jobtree.JobQueue, tmp_path: Path
     with queue.createJob("command", commands=[], label="holder") as root:
         root.createJob("command", argv=[*py(code), str(out)], env={"JT_X": "x"}, cwd=str(tmp_path))
         root.createJob("command", shell="echo 45% done; exit 2", progressRegex=r"(\d+)%")
-    proc = subprocess.run(
-        [
-            PY,
-            "-m",
-            "jobtree.worker",
-            queue.location,
-            "--burst",
-            "--workers",
-            "1",
-            "--poll",
-            "0.1",
-            "--allow-root",
-        ],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
+    run_daemon(queue, "--workers", "1", "--poll", "0.1", timeout=60)
     assert json.loads(out.read_text()) == [str(tmp_path), "x"]
     ok, failing = root.handle.listSubJobs()
     assert ok.state == JobState.DONE

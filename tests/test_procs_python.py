@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jobtree.procs.python import Python
-from testutil import run_all, subprocess_env
+from testutil import run_all, run_daemon
 
 import jobtree
 from jobtree import JobState
@@ -160,25 +159,7 @@ def test_a_real_worker_runs_python_jobs(queue: jobtree.JobQueue) -> None:
         pass
     with queue.createJob("python", function="pyfuncs_for_tests:boom", args=["in worker"]) as bad:
         pass
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jobtree.worker",
-            queue.location,
-            "--burst",
-            "--workers",
-            "1",
-            "--poll",
-            "0.1",
-            "--allow-root",
-        ],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 0, proc.stderr
+    run_daemon(queue, "--workers", "1", "--poll", "0.1", timeout=60)
     h = ok.handle
     assert h.state == JobState.DONE, h.error
     assert h.result["args"] == ["w"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -81,3 +82,18 @@ def require_tool(name: str, package: str) -> str:
     require(path is not None, f"{name!r} is not installed (Debian package {package})")
     assert path is not None
     return path
+
+
+def run_daemon(queue: Any, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m jobtree.worker QUEUE --burst --allow-root ARGS`` until the queue has
+    nothing left; fail the test with the daemon's output unless it exits 0."""
+    location = str(getattr(queue, "location", queue))
+    done = subprocess.run(
+        [sys.executable, "-m", "jobtree.worker", location, "--burst", "--allow-root", *args],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
