@@ -289,16 +289,19 @@ def staleTokens(
         for key in [k for k in unconfirmed if k.startswith(rootDir + "/") and k not in present]:
             del unconfirmed[key]
     for name in names:
-        try:
-            st = os.stat(os.path.join(runningDir, name))
-        except OSError as exc:
-            if _fs.isGone(exc):
-                continue
-            raise
+        st = _statToken(os.path.join(runningDir, name))
+        if st is None or serverNow - st.st_mtime <= GRACE:
+            continue  # gone, or renewed lately: most tokens end here without being read
+        claim = loadToken(rootDir, L.RUNNING, name)
+        # Stat again after reading: a claim written between the first stat and the read shows
+        # its claim id in the content, and only this stat shows the mtime that write stamped.
+        # Judged from the first stat, a job claimed a moment ago looked a whole wait old.
+        st = _statToken(os.path.join(runningDir, name))
+        if st is None:
+            continue
         age = serverNow - st.st_mtime
         if age <= GRACE:
             continue
-        claim = loadToken(rootDir, L.RUNNING, name)
         lease = claim.get("leaseSeconds")
         if not isinstance(lease, (int, float)):
             lease = _jobLease(rootDir, L.tokenPath(name))
@@ -315,6 +318,15 @@ def staleTokens(
         if age > lease + GRACE:
             stale.append((name, claim, age))
     return stale
+
+
+def _statToken(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        if _fs.isGone(exc):
+            return None
+        raise
 
 
 def _jobLease(rootDir: str, path: str) -> float:

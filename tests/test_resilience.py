@@ -164,6 +164,36 @@ def test_empty_running_token_is_taken_over_after_the_jobs_lease(tmp_path):
     assert root.handle.state == JobState.DONE
 
 
+def test_a_claim_written_while_a_worker_looks_is_not_taken_over(tmp_path, monkeypatch):
+    """A claim renames the token (keeping the mtime of its submission) and then writes the claim
+    into it. A worker that stats the token before that write and reads it after saw the claim
+    with the old mtime and took over a job claimed a moment ago (CI, test_multihost)."""
+    q = jobtree.createJobQueue(tmp_path / "q", leaseSeconds=1.0)
+    with q.createJob(NoopProc) as root:
+        pass
+    idx = Path(root.handle.rootDir) / "_index"
+    claim_id = "0a1b2c3d4e5f"
+    token = idx / "running" / f"root@{claim_id}"
+    os.rename(idx / "ready" / "root@p0", token)
+    past = time.time() - 10  # 10 s > leaseSeconds 1 + grace 2: what the submission left
+    os.utime(token, (past, past))
+    claim = {"claim": claim_id, "attempt": 1, "host": "elsewhere", "leaseSeconds": 1.0}
+    real_load = jobtree.lease.loadToken
+
+    def load_as_the_claim_lands(rootDir, state, name):
+        token.write_text(json.dumps(claim))  # the claiming worker's write: a fresh mtime
+        return real_load(rootDir, state, name)
+
+    monkeypatch.setattr(jobtree.lease, "loadToken", load_as_the_claim_lands)
+    assert jobtree.lease.staleTokens(root.handle.rootDir, time.time(), {}) == []
+
+    # The same claim, written 10 s ago and never renewed, is stale.
+    monkeypatch.setattr(jobtree.lease, "loadToken", real_load)
+    os.utime(token, (past, past))
+    stale = jobtree.lease.staleTokens(root.handle.rootDir, time.time(), {})
+    assert [(name, c["claim"]) for name, c, _age in stale] == [(token.name, claim_id)]
+
+
 # -- (b) takeover latency --------------------------------------------------------------------
 
 
