@@ -173,9 +173,14 @@ def pendingEntries(rootDir: str, path: str) -> list[str]:
     return _fs.listNames(os.path.join(jobDirOf(rootDir, path), L.PENDING_DIR))
 
 
-def loadToken(rootDir: str, state: str, name: str) -> dict[str, object]:
+def loadToken(rootDir: str, state: str, name: str) -> dict[str, Any]:
     """A token's content ({} when empty or gone; a half-written one reads as {})."""
-    data = _fs.readBytes(os.path.join(indexDir(rootDir, state), name))
+    return parseToken(_fs.readBytes(os.path.join(indexDir(rootDir, state), name)))
+
+
+def parseToken(data: bytes | None) -> dict[str, Any]:
+    """A token's bytes as its claim: {} for a token that is gone (None), empty (a job that never
+    ran), half-written or not a JSON object."""
     if not data or not data.strip():
         return {}
     try:

@@ -6,7 +6,6 @@ See docs/format.md ("Claiming a job", "Finishing a job") and docs/resilience.md.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import secrets
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _fs, _procs
 from . import _layout as L
-from ._index import indexDir, jobDirOf, jobPriority, pausedBy, readSpec, release
+from ._index import indexDir, jobDirOf, jobPriority, parseToken, pausedBy, readSpec, release
 from .automation import fireHooks
 from .errors import JobTreeError, QueueReadOnly
 from .host import unmet
@@ -85,12 +84,7 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
         raise
     try:
         old = os.pread(fd, 1 << 20, 0)
-        try:
-            previous = json.loads(old) if old.strip() else {}
-        except ValueError:
-            previous = {}
-        if not isinstance(previous, dict):
-            previous = {}
+        previous = parseToken(old)
         claimed = Claimed(rootDir, path, running, {})
         try:
             for i in range(1, len(L.pathParts(path)) + 1):
@@ -126,7 +120,7 @@ def claim(q: JobQueue, rootDir: str, readyName: str, path: str) -> Claimed | Non
                 q._limited[(rootDir, path)] = limits
                 return None
         attempt = previous.get("attempt", 0)
-        info = {
+        info: dict[str, Any] = {
             k: previous[k] for k in ("failures", "lost", "history", "retryBase") if k in previous
         }
         info.update(

@@ -7,7 +7,6 @@ A running job's worker notices a cancel within a fraction of a second because it
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -23,6 +22,7 @@ from ._index import (
     jobOptionsOf,
     jobPriority,
     loadToken,
+    parseToken,
     pausedBy,
     readSpec,
 )
@@ -167,12 +167,7 @@ def retry(handles: Iterable[JobHandle], recursive: bool = True) -> int:
 
 
 def _retryClaim(data: bytes | None) -> dict[str, Any]:
-    try:
-        claim = json.loads(data) if data and data.strip() else {}
-    except ValueError:
-        claim = {}
-    if not isinstance(claim, dict):
-        claim = {}
+    claim = parseToken(data)
     for k in (
         "error",
         "cancelledBy",

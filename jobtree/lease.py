@@ -22,7 +22,7 @@ from typing import Any
 
 from . import _fs
 from . import _layout as L
-from ._index import indexDir, jobDirOf, jobOptionsOf, jobPriority, loadToken
+from ._index import indexDir, jobDirOf, jobOptionsOf, jobPriority, loadToken, parseToken
 
 log = logging.getLogger("jobtree")
 
@@ -353,14 +353,7 @@ def finishTakeOver(
     data = _fs.readBytes(private)
     if data is None:
         return None  # another process finished this takeover
-    try:
-        import json
-
-        claim = json.loads(data) if data.strip() else {}
-    except ValueError:
-        claim = {}
-    if not isinstance(claim, dict):
-        claim = {}
+    claim = parseToken(data)
     lost = int(claim.get("lost", 0) or 0) + 1
     claim["lost"] = lost
     claim.setdefault("history", []).append(
