@@ -61,8 +61,18 @@ def chunked(frames: list[int], size: int) -> list[list[int]]:
 
 def formatFrames(frames: Iterable[int]) -> str:
     """The shortest text :func:`parseFrames` reads back: ``[1, 2, 3, 5, 7, 9]`` -> ``1-3,5-9x2``."""
+    return ",".join(
+        str(first) if first == last else f"{first}-{last}" + (f"x{step}" if step != 1 else "")
+        for first, last, step in frameRuns(frames)
+    )
+
+
+def frameRuns(frames: Iterable[int]) -> list[tuple[int, int, int]]:
+    """*frames* as (first, last, step) runs, the parts of :func:`formatFrames`:
+    ``[1, 2, 3, 5, 7, 9, 12]`` -> ``[(1, 3, 1), (5, 9, 2), (12, 12, 1)]``. Two frames make a
+    run only with step 1 (``[4, 8]`` is two runs of one frame each)."""
     items = list(frames)
-    parts: list[str] = []
+    runs: list[tuple[int, int, int]] = []
     i = 0
     while i < len(items):
         j = i
@@ -71,9 +81,9 @@ def formatFrames(frames: Iterable[int]) -> str:
             while j + 1 < len(items) and items[j + 1] - items[j] == step:
                 j += 1
         if j - i >= (1 if step == 1 else 2):
-            parts.append(f"{items[i]}-{items[j]}" + (f"x{step}" if step != 1 else ""))
+            runs.append((items[i], items[j], step))
             i = j + 1
         else:
-            parts.append(str(items[i]))
+            runs.append((items[i], items[i], 1))
             i += 1
-    return ",".join(parts)
+    return runs

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import ClassVar
 
-from jobtree.frames import formatFrames, parseFrames
+from jobtree.frames import formatFrames, frameRuns, parseFrames
 
 from ._tool import ToolError, ToolProc, expectedPattern, optionalStr, strList
 
@@ -26,7 +26,6 @@ _PERCENT = (
 _BLOCKS = re.compile(r"Block (\d+)/(\d+) rendered")  # Redshift
 _FRAME_DONE = re.compile(r"Finished Rendering|\|\s*render done\s*$|\[PROGRESS\] Completed frame")
 _FRAME_START = re.compile(r"Initializing at frame (-?\d+)(?:\.0+)?\b|Rendering frame (-?\d+)\b")
-_RANGE = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:x(\d+))?)?$")
 
 
 class Maya(ToolProc):
@@ -94,16 +93,7 @@ class Maya(ToolProc):
 
     def ranges(self) -> list[tuple[int, int, int]]:
         """(start, end, step) of each run of ``Render`` for :attr:`frames`."""
-        if self.frames is None:
-            return []
-        result = []
-        for part in formatFrames(self.frames).split(","):
-            m = _RANGE.match(part)
-            assert m is not None, part  # formatFrames writes only these forms
-            start = int(m.group(1))
-            end = int(m.group(2)) if m.group(2) is not None else start
-            result.append((start, end, int(m.group(3) or 1)))
-        return result
+        return [] if self.frames is None else frameRuns(self.frames)
 
     def work(self) -> None:
         base = self.cwd or os.getcwd()

@@ -12,7 +12,7 @@ from procs_for_tests import EnvCwdProc, NotJsonResultProc, ResultProc
 from testutil import run_all
 
 import jobtree
-from jobtree.frames import chunked, formatFrames, parseFrames
+from jobtree.frames import chunked, formatFrames, frameRuns, parseFrames
 
 
 def test_result_is_saved_per_attempt_and_read_from_the_handle(queue: jobtree.JobQueue) -> None:
@@ -101,6 +101,16 @@ def test_frames_forms() -> None:
 @given(st.lists(st.integers(-50, 500), min_size=1, max_size=60, unique=True))
 def test_formatted_frames_read_back_the_same(frames: list[int]) -> None:
     assert parseFrames(formatFrames(frames)) == frames
+    runs = frameRuns(frames)
+    assert [f for first, last, step in runs for f in range(first, last + 1, step)] == frames
+    assert len(runs) == formatFrames(frames).count(",") + 1
+
+
+def test_frame_runs() -> None:
+    assert frameRuns([1, 2, 3, 5, 7, 9, 12]) == [(1, 3, 1), (5, 9, 2), (12, 12, 1)]
+    assert frameRuns([4, 8]) == [(4, 4, 1), (8, 8, 1)]
+    assert formatFrames([1, 2, 3, 5, 7, 9, 12]) == "1-3,5-9x2,12"
+    assert frameRuns([]) == []
 
 
 def test_jobtree_show_prints_the_result(queue: jobtree.JobQueue) -> None:
