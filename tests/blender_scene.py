@@ -1,8 +1,9 @@
 """A tiny animated .blend file made with Blender's own Python, for the render tests.
 
-Cycles on the CPU (Eevee and Workbench need OpenGL, which these machines lack), 64x48 pixels,
-4 samples, no denoising (Debian's Blender is built without OpenImageDenoise: denoising would
-fail the render with "Build without OpenImageDenoiser").
+Cycles on the CPU (it renders on any host; Eevee and Workbench need OpenGL, which here only
+Mesa's slow software EGL provides), 64x48 pixels, 4 samples, no denoising (Debian's Blender is
+built without OpenImageDenoise: denoising would fail the render with "Build without
+OpenImageDenoiser").
 """
 
 from __future__ import annotations
