@@ -501,40 +501,39 @@ def test_cancel_a_running_job(tmp_path, sp):
     print(f"\ncancel: the running job's process was killed {stopped_after:.2f} s after cancel()")
 
 
-def test_cancel_a_waiting_subtree(tmp_path):
-    q = jobtree.createJobQueue(tmp_path / "q")
-    rec = str(tmp_path / "runs.jsonl")
-    with q.createJob(RecordProc, recordFile=rec, name="root") as root:
-        c = root.createJob(RecordProc, recordFile=rec, name="c")
-        c.createJob(RecordProc, recordFile=rec, name="c0")
-        c.createJob(RecordProc, recordFile=rec, name="c1")
-        d = root.createJob(RecordProc, recordFile=rec, name="d")
-        d.createJob(RecordProc, recordFile=rec, name="d0")
-    h = root.handle
-    ch, _dh = h.listSubJobs()
-    assert q.cancel(ch) == 3
-    assert [j.state for j in (ch, *ch.listSubJobs())] == [JobState.CANCELLED] * 3
-    assert h.state == JobState.BLOCKED
-    drain(q)
-    assert [r["name"] for r in read_records(rec)] == ["d0", "d"]
-    assert q.idleReason() == IdleReason.BLOCKED
-    assert q.cancel(ch) == 0  # already cancelled
-    assert q.retry(ch) == 3
-    drain(q)
-    assert [r["name"] for r in read_records(rec)] == ["d0", "d", "c0", "c1", "c", "root"]
-    assert q.idleReason() == IdleReason.ALL_DONE
-
-
-def test_pause_and_resume_a_subtree(tmp_path):
-    q = jobtree.createJobQueue(tmp_path / "q")
-    rec = str(tmp_path / "runs.jsonl")
+def two_branches(q: jobtree.JobQueue, rec: str) -> jobtree.JobHandle:
+    """root over branch a (a0, a1) and branch b (b0), each job recording its run in *rec*."""
     with q.createJob(RecordProc, recordFile=rec, name="root") as root:
         a = root.createJob(RecordProc, recordFile=rec, name="a")
         a.createJob(RecordProc, recordFile=rec, name="a0")
         a.createJob(RecordProc, recordFile=rec, name="a1")
         b = root.createJob(RecordProc, recordFile=rec, name="b")
         b.createJob(RecordProc, recordFile=rec, name="b0")
-    h = root.handle
+    return root.handle
+
+
+def test_cancel_a_waiting_subtree(tmp_path):
+    q = jobtree.createJobQueue(tmp_path / "q")
+    rec = str(tmp_path / "runs.jsonl")
+    h = two_branches(q, rec)
+    ah, _bh = h.listSubJobs()
+    assert q.cancel(ah) == 3
+    assert [j.state for j in (ah, *ah.listSubJobs())] == [JobState.CANCELLED] * 3
+    assert h.state == JobState.BLOCKED
+    drain(q)
+    assert [r["name"] for r in read_records(rec)] == ["b0", "b"]
+    assert q.idleReason() == IdleReason.BLOCKED
+    assert q.cancel(ah) == 0  # already cancelled
+    assert q.retry(ah) == 3
+    drain(q)
+    assert [r["name"] for r in read_records(rec)] == ["b0", "b", "a0", "a1", "a", "root"]
+    assert q.idleReason() == IdleReason.ALL_DONE
+
+
+def test_pause_and_resume_a_subtree(tmp_path):
+    q = jobtree.createJobQueue(tmp_path / "q")
+    rec = str(tmp_path / "runs.jsonl")
+    h = two_branches(q, rec)
     ah, _bh = h.listSubJobs()
     assert q.pause(ah) == 2
     assert [j.state for j in ah.listSubJobs()] == [JobState.PAUSED] * 2
