@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ if TESTS_DIR not in sys.path:
     # Test modules import procs_for_tests and testutil by name; workers get it via PYTHONPATH.
     sys.path.insert(0, TESTS_DIR)
 
-from testutil import WORKER_SCRIPT, subprocess_env  # noqa: E402
+from testutil import WORKER_SCRIPT, Proc, subprocess_env  # noqa: E402
 
 import jobtree  # noqa: E402
 
@@ -93,69 +92,15 @@ def _no_leaks() -> Iterator[None]:
         pytest.fail("; ".join(problems))
 
 
-class Worker:
-    """A worker_for_tests.py subprocess in its own session, with its output in files."""
-
-    def __init__(self, tmp_path: Path, name: str, args: list[str]) -> None:
-        self.stdout_path = tmp_path / f"{name}.stdout"
-        self.stderr_path = tmp_path / f"{name}.stderr"
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(WORKER_SCRIPT), *args],
-                stdout=out,
-                stderr=err,
-                env=subprocess_env(),
-                start_new_session=True,
-            )
-        self.pid = self.proc.pid
-
-    def wait(self, timeout: float = 60.0) -> int:
-        """Wait for the worker; on timeout kill its process group and fail."""
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(
-                f"worker {self.pid} still running after {timeout} s; killed.\nstderr: {self.stderr}"
-            ) from None
-
-    def wait_for_file(self, path: Path, timeout: float = 30.0) -> None:
-        """Wait until ``path`` exists; fail at once (with the worker's stderr) if it exits."""
-        deadline = time.monotonic() + timeout
-        while not path.exists():
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"worker {self.pid} exited {self.proc.returncode} before {path} appeared.\n"
-                    f"stderr: {self.stderr}"
-                )
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{path} did not appear within {timeout} s")
-            time.sleep(0.01)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc.wait()
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
-
-
 @pytest.fixture
 def spawn_worker(tmp_path: Path) -> Iterator[object]:
-    """``spawn_worker(*args)`` starts worker_for_tests.py; leftovers are killed at teardown."""
-    workers: list[Worker] = []
+    """``spawn_worker(*args)`` starts worker_for_tests.py (a :class:`testutil.Proc` with its
+    output in tmp_path); leftovers are killed at teardown."""
+    workers: list[Proc] = []
 
-    def spawn(*args: str) -> Worker:
-        w = Worker(tmp_path, f"worker{len(workers)}", [str(a) for a in args])
+    def spawn(*args: str) -> Proc:
+        argv = [sys.executable, str(WORKER_SCRIPT), *(str(a) for a in args)]
+        w = Proc(tmp_path, f"worker{len(workers)}", argv, subprocess_env())
         workers.append(w)
         return w
 

@@ -95,6 +95,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testutil import Proc
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent
@@ -258,53 +259,19 @@ def cleanup_stale_namespaces() -> None:
 # -- processes on hosts -----------------------------------------------------------------------
 
 
-class HostProcess:
+class HostProcess(Proc):
     """A command running on a host, in its own session; output in files under ``logs/``."""
 
     def __init__(self, host: Host, name: str, argv: list[str], env: dict[str, str]) -> None:
         self.host = host
-        self.name = name
-        self.stdout_path = host.cluster.logs / f"{name}.stdout"
-        self.stderr_path = host.cluster.logs / f"{name}.stderr"
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=env,
-                start_new_session=True,
-            )
-        self.pid = self.proc.pid
+        super().__init__(host.cluster.logs, name, argv, env)
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.host.name} (pid {self.pid})"
 
     @property
     def returncode(self) -> int | None:
-        return self.proc.poll()
-
-    def wait(self, timeout: float = 60.0) -> int:
-        """Wait for the command; on timeout kill it and fail with its stderr."""
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(
-                f"{self.name} on {self.host.name} still running after {timeout} s; killed.\n"
-                f"stderr:\n{self.stderr[-3000:]}"
-            ) from None
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
+        return self.poll()
 
     def __repr__(self) -> str:
         return f"<HostProcess {self.name} on {self.host.name} pid {self.pid}>"
@@ -564,34 +531,11 @@ class MultiHost:
 
     def _make_keys(self) -> None:
         d = self.sshdir
-        _run(
-            [
-                "ssh-keygen",
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "jobtree-test-host",
-                "-f",
-                str(d / "host_key"),
-            ]
-        )
-        _run(
-            [
-                "ssh-keygen",
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "jobtree-test-client",
-                "-f",
-                str(d / "client_key"),
-            ]
-        )
+        for key, comment in (
+            ("host_key", "jobtree-test-host"),
+            ("client_key", "jobtree-test-client"),
+        ):
+            _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(d / key)])
         (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
         host_pub = (d / "host_key.pub").read_text().split()
         known = "".join(

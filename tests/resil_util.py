@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import testutil
 from testutil import TESTS_DIR, require, require_tool, subprocess_env
 
 RESIL_WORKER = TESTS_DIR / "resil_worker.py"
@@ -23,9 +23,10 @@ def require_root() -> None:
     require(os.geteuid() == 0, "this test needs root (mounts, setuid)")
 
 
-class Proc:
-    """A Python subprocess in its own session with its output in files; its whole process group
-    is SIGKILLed on kill() (and by the Spawner at teardown)."""
+class Proc(testutil.Proc):
+    """``python ARGV`` as a :class:`testutil.Proc`: output in *tmp_path*, run in ``/`` with
+    subprocess_env() updated with *env*; its whole process group is SIGKILLed on kill() (and by
+    the Spawner at teardown)."""
 
     def __init__(
         self,
@@ -34,68 +35,13 @@ class Proc:
         argv: Sequence[str],
         env: dict[str, str] | None = None,
     ) -> None:
-        self.name = name
-        self.stdout_path = tmp_path / f"{name}.stdout"
-        self.stderr_path = tmp_path / f"{name}.stderr"
         full_env = subprocess_env()
         full_env.update(env or {})
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, *argv],
-                stdout=out,
-                stderr=err,
-                env=full_env,
-                start_new_session=True,
-                cwd="/",
-            )
-        self.pid = self.proc.pid
+        super().__init__(tmp_path, name, [sys.executable, *argv], full_env, cwd="/")
         self.started = time.time()
-
-    def poll(self) -> int | None:
-        return self.proc.poll()
-
-    def wait(self, timeout: float = 60.0) -> int:
-        """Wait for the process; on timeout kill its process group and fail."""
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(
-                f"{self.name} (pid {self.pid}) still running after {timeout} s; killed.\n"
-                f"stdout: {self.stdout[-2000:]}\nstderr: {self.stderr[-3000:]}"
-            ) from None
 
     def signal(self, sig: int) -> None:
         os.kill(self.pid, sig)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        self.proc.wait()
-
-    def wait_for_file(self, path: Path, timeout: float = 30.0) -> None:
-        """Wait until ``path`` exists; fail at once (with the output) if the process exits."""
-        deadline = time.monotonic() + timeout
-        while not path.exists():
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"{self.name} exited {self.proc.returncode} before {path} appeared.\n"
-                    f"stdout: {self.stdout[-2000:]}\nstderr: {self.stderr[-3000:]}"
-                )
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{path} did not appear within {timeout} s")
-            time.sleep(0.005)
-
-    @property
-    def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace")
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
 
 
 class Spawner:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -97,3 +99,83 @@ def run_daemon(queue: Any, *args: str, timeout: float = 120.0) -> subprocess.Com
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done
+
+
+class Proc:
+    """A subprocess in its own session, stdin from /dev/null, its output in the files
+    ``LOGS/NAME.stdout`` and ``LOGS/NAME.stderr``; kill() SIGKILLs its whole process group.
+    *argv* and *env* are passed whole; *cwd* None runs it in this process's directory."""
+
+    def __init__(
+        self,
+        logs: Path,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.stdout_path = logs / f"{name}.stdout"
+        self.stderr_path = logs / f"{name}.stderr"
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        self.pid = self.proc.pid
+
+    def describe(self) -> str:
+        """This process in failure messages."""
+        return f"{self.name} (pid {self.pid})"
+
+    def _output_tails(self) -> str:
+        return f"stdout (end):\n{self.stdout[-2000:]}\nstderr (end):\n{self.stderr[-3000:]}"
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def wait(self, timeout: float = 60.0) -> int:
+        """Wait for the process; on timeout kill its process group and fail with its output."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(
+                f"{self.describe()} still running after {timeout} s; killed.\n"
+                + self._output_tails()
+            ) from None
+
+    def kill(self) -> None:
+        """SIGKILL the process group (unless the process has exited) and reap the process."""
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def wait_for_file(self, path: Path, timeout: float = 30.0) -> None:
+        """Wait until ``path`` exists; fail at once (with the output) if the process exits."""
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if self.proc.poll() is not None:
+                raise AssertionError(
+                    f"{self.describe()} exited {self.proc.returncode} before {path} appeared.\n"
+                    + self._output_tails()
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{path} did not appear within {timeout} s ({self.describe()} still running)"
+                )
+            time.sleep(0.005)
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
