@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 TESTS_DIR = str(Path(__file__).resolve().parent)
@@ -25,23 +26,6 @@ LEAK_GRACE = 5.0  # seconds a thread or child may take to finish after its test
 @pytest.fixture
 def queue(tmp_path: Path) -> jobtree.JobQueue:
     return jobtree.createJobQueue(tmp_path / "q")
-
-
-def _children_of(pid: int) -> list[int]:
-    """Pids whose parent is ``pid``, read from /proc (no psutil here)."""
-    kids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may contain spaces and parentheses.
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) == pid:
-            kids.append(int(entry))
-    return kids
 
 
 def _has_children() -> bool:
@@ -76,7 +60,7 @@ def _no_leaks() -> Iterator[None]:
         try:
             while _has_children():
                 if time.monotonic() > deadline:
-                    kids = _children_of(os.getpid())
+                    kids = [p.pid for p in psutil.Process().children()]
                     for pid in kids:
                         try:
                             os.kill(pid, signal.SIGKILL)

@@ -94,8 +94,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
-from testutil import Proc
+from testutil import Proc, command_lines
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO_DIR = TESTS_DIR.parent
@@ -213,16 +214,6 @@ def _run(
     return result
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def list_namespaces() -> list[str]:
     out = _run(["ip", "netns", "list"], check=False).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
@@ -251,7 +242,7 @@ def cleanup_stale_namespaces() -> None:
     (their creating process is gone). Namespaces of live runs are left alone."""
     for ns in list_namespaces():
         m = _NS_RE.match(ns)
-        if m and not _pid_alive(int(m.group(1))):
+        if m and not psutil.pid_exists(int(m.group(1))):
             _kill_namespace_processes(ns)
             _run(["ip", "netns", "del", ns], check=False)
 
@@ -689,17 +680,8 @@ Host *
     def processes_left(self) -> list[int]:
         """Pids of processes (other than this one) whose command line names :attr:`base` or
         that run in one of this cluster's namespaces."""
-        found = []
-        mine = str(self.base).encode()
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) == os.getpid():
-                continue
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if mine in cmdline:
-                found.append(int(entry))
+        mine = str(self.base)
+        found = [pid for pid, argv in command_lines().items() if any(mine in a for a in argv)]
         for ns in list_namespaces():
             if ns.startswith(self.prefix + "-"):
                 found.extend(namespace_pids(ns))

@@ -89,16 +89,6 @@ def spawner(tmp_path: Path) -> Iterator[Spawner]:
 # -- processes -------------------------------------------------------------------------------
 
 
-def pid_alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie (a killed process whose parent has not
-    reaped it yet is dead for our purposes)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
 def read_pid(path: Path) -> int:
     return int(path.read_text().strip())
 

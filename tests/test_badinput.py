@@ -27,7 +27,6 @@ from resil_util import (
     attempt_record,
     drain,
     index_tokens,
-    pid_alive,
     read_pid,
     remount,
     require,
@@ -35,7 +34,7 @@ from resil_util import (
     spawner,
     tmpfs,
 )
-from testutil import TESTS_DIR, read_records, wait_for
+from testutil import TESTS_DIR, pid_alive, read_records, wait_for
 
 import jobtree
 from jobtree import IdleReason, JobState

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cli_util import executable, run_exe
 from PIL import Image
-from testutil import require_tool, subprocess_env, wait_for
+from testutil import command_lines, require_tool, subprocess_env, wait_for
 
 import jobtree
 from jobtree.cli import Exit
@@ -165,17 +165,11 @@ def test_demo_refuses_what_it_cannot_use(tmp_path: Path) -> None:
 
 def _queue_processes(queue: Path) -> list[int]:
     """Pids of processes whose command line names the queue (the daemon and its workers)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if str(queue).encode() in cmdline and b"jobtree.worker" in cmdline:
-            pids.append(int(entry))
-    return pids
+    return [
+        pid
+        for pid, argv in command_lines().items()
+        if str(queue) in argv and "jobtree.worker" in argv
+    ]
 
 
 def test_demo_ctrl_c_stops_the_workers_and_gives_the_jobs_back(tmp_path: Path) -> None:

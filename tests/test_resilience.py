@@ -22,12 +22,11 @@ from resil_util import (
     attempt_record,
     drain,
     index_tokens,
-    pid_alive,
     read_json,
     read_pid,
     spawner,
 )
-from testutil import read_records, wait_for
+from testutil import pid_alive, read_records, wait_for
 
 import jobtree
 from jobtree import IdleReason, JobState

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from testutil import read_records, subprocess_env, wait_for
+from testutil import Proc, descendants, pid_alive, read_records, subprocess_env, wait_for
 
 import jobtree
 from jobtree import JobState, registry, worker
@@ -32,71 +32,16 @@ FAIL = "procs_for_tests:FailProc"
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _ppids() -> dict[int, int]:
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            out[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return out
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below *pid* (workers, and the processes of their jobs)."""
-    ppids = _ppids()
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        kids = [p for p, pp in ppids.items() if pp == parent]
-        found += kids
-        frontier += kids
-    return found
-
-
-def alive(pid: int) -> bool:
-    """True while *pid* runs (a zombie does not count)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-
-
-class Daemon:
+class Daemon(Proc):
     """``python -m jobtree.worker QUEUE ARGS`` in its own session, output in files."""
 
     def __init__(self, tmp_path: Path, queue: str, args: list[str], env: dict[str, str]) -> None:
         n = len(list(tmp_path.glob("daemon*.stderr")))
-        self.stderr_path = tmp_path / f"daemon{n}.stderr"
-        with self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jobtree.worker", queue, *args],
-                stdout=err,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        self.pid = self.proc.pid
-
-    @property
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace")
+        argv = [sys.executable, "-m", "jobtree.worker", queue, *args]
+        super().__init__(tmp_path, f"daemon{n}", argv, env)
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
         os.kill(self.pid, sig)
-
-    def wait(self, timeout: float) -> int:
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(
-                f"daemon {self.pid} still running after {timeout} s; killed.\n{self.stderr}"
-            ) from None
 
     def kill(self) -> None:
         """SIGKILL the whole tree (workers have sessions of their own, so killpg is not enough)."""
@@ -235,12 +180,12 @@ def test_second_sigterm_stops_the_job_now_and_gives_it_back(queue, daemon, tmp_p
     d = daemon(queue, "--workers", "1")
     wait_for(lambda: d.check() or pid_file.exists(), 20, "the job's process to start")
     sleep_pid = int(pid_file.read_text())
-    assert alive(sleep_pid)
+    assert pid_alive(sleep_pid)
     d.signal(signal.SIGTERM)
     time.sleep(0.2)  # a person pressing Ctrl-C twice
     d.signal(signal.SIGTERM)
     assert d.wait(20) == 0, d.stderr
-    assert not alive(sleep_pid), "the job's process survived a stop-now"
+    assert not pid_alive(sleep_pid), "the job's process survived a stop-now"
     assert root.state is JobState.READY, (
         root.state
     )  # not running, not failed: any worker may take it

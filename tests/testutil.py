@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psutil
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -99,6 +100,34 @@ def run_daemon(queue: Any, *args: str, timeout: float = 120.0) -> subprocess.Com
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done
+
+
+def pid_alive(pid: int) -> bool:
+    """True while *pid* exists and is not a zombie (a killed process whose parent has not reaped
+    it yet is dead for our purposes)."""
+    try:
+        return psutil.Process(pid).status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.NoSuchProcess:
+        return False
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below *pid* (children, theirs, ...); [] once *pid* is gone."""
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def command_lines() -> dict[int, list[str]]:
+    """The command line of every process but this one, by pid (processes whose command line
+    cannot be read are left out)."""
+    found = {}
+    for p in psutil.process_iter(["cmdline"]):
+        argv = p.info["cmdline"]
+        if argv and p.pid != os.getpid():
+            found[p.pid] = argv
+    return found
 
 
 class Proc:
