@@ -99,6 +99,17 @@ def workers_of(q: jobtree.JobQueue, n: int, d: Daemon, timeout: float = 20.0) ->
     return wait_for(ready, timeout, f"{n} registered workers")
 
 
+def replacement(q: jobtree.JobQueue, d: Daemon, gone: dict) -> dict:
+    """Wait until the one worker of *d* is no longer *gone* but a new one, and return it."""
+
+    def replaced() -> list[dict]:
+        ws = workers_of(q, 1, d)
+        return ws if ws[0]["pid"] != gone["pid"] else []
+
+    [fresh] = wait_for(replaced, 20, "the supervisor to start a new worker")
+    return fresh
+
+
 def events(path: Path, event: str) -> list[dict]:
     return [r for r in read_records(path) if r["event"] == event]
 
@@ -204,12 +215,7 @@ def test_a_killed_worker_is_restarted_and_its_job_taken_over(tmp_path, daemon):
     )
     assert busy["currentJob"] == root.location
     os.kill(busy["pid"], signal.SIGKILL)
-
-    def replaced() -> list[dict]:
-        ws = workers_of(q, 1, d)
-        return ws if ws[0]["pid"] != busy["pid"] else []
-
-    [fresh] = wait_for(replaced, 20, "the supervisor to start a new worker")
+    fresh = replacement(q, d, busy)
     wait_for(lambda: d.check() or root.state is JobState.DONE, 30, "the job to be taken over")
     starts = events(records, "start")
     assert [s["pid"] for s in starts] == [busy["pid"], fresh["pid"]]
@@ -226,12 +232,7 @@ def test_sigterm_to_one_worker_replaces_just_that_worker(queue, daemon, tmp_path
     wait_for(lambda: d.check() or events(records, "start"), 20, "the first job to start")
     [busy] = workers_of(queue, 1, d)
     os.kill(busy["pid"], signal.SIGTERM)
-
-    def replaced() -> list[dict]:
-        ws = workers_of(queue, 1, d)
-        return ws if ws[0]["pid"] != busy["pid"] else []
-
-    [fresh] = wait_for(replaced, 20, "the supervisor to start a new worker")
+    fresh = replacement(queue, d, busy)
     wait_for(lambda: d.check() or root.state is JobState.DONE, 20, "both jobs to run")
     assert [e["pid"] for e in events(records, "end")] == [busy["pid"], fresh["pid"]]
     d.signal(signal.SIGTERM)
