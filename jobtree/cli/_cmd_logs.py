@@ -82,9 +82,9 @@ def logs(
     if not n:
         click.echo(f"job {handleAddress(h)} has not run yet", err=True)
         return
-    out = click.get_binary_stream("stdout")
-    out.write(data)
-    out.flush()
+    sys.stdout.flush()  # text already printed must come before the raw bytes
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def _read(h: JobHandle, stream: str, attempt: int, pos: int) -> bytes:
@@ -103,7 +103,7 @@ class _Output:
     """Raw bytes to stdout; on a terminal, whole lines above a live progress bar."""
 
     def __init__(self, h: JobHandle) -> None:
-        self.raw: IO[bytes] = click.get_binary_stream("stdout")
+        self.raw: IO[bytes] = sys.stdout.buffer
         self.live = isatty(sys.stdout) and isatty(sys.stderr)
         self.pending = b""
         self.progress: Progress | None = None

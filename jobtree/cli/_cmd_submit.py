@@ -283,7 +283,7 @@ def _loadFile(file: str, fmt: str | None) -> list[JobSpec]:
         )
     try:
         if file == "-":
-            text = click.get_text_stream("stdin").read()
+            text = sys.stdin.buffer.read().decode("utf-8")
         else:
             with open(file, encoding="utf-8") as f:
                 text = f.read()
