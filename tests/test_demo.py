@@ -101,6 +101,51 @@ def test_demo_python_renderer_in_a_given_queue(tmp_path: Path) -> None:
         assert len(jobtree.JobQueue(queue).listJobs()) == 2
 
 
+def test_piped_output_lists_every_job_that_ran_in_order_however_short() -> None:
+    """Piped, the demo prints a start and an end line for every job, in the order they
+    happened, even for jobs that started and ended between two looks at the tree."""
+    import io
+
+    from rich.console import Console
+
+    from jobtree.cli._cmd_demo import JobView, Reporter, TreeView
+
+    out = io.StringIO()
+    reporter = Reporter(None, Console(file=out, width=200), quiet=False)  # type: ignore[arg-type]
+    t0 = time.time()
+
+    def job(label: str, state: str, start: float | None = None, end: float | None = None):
+        return JobView(label, label, state, 0.0, "", start, end, None)
+
+    reporter.update(TreeView(job("encode", "waiting"), [job("a", "ready"), job("b", "ready")]))
+    reporter.update(
+        TreeView(job("encode", "waiting"), [job("a", "running", t0 + 1), job("b", "ready")])
+    )
+    # Both frames and the encode ended before the next look; b even started after a ended.
+    reporter.update(
+        TreeView(
+            job("encode", "done", t0 + 5, t0 + 6),
+            [job("a", "done", t0 + 1, t0 + 2), job("b", "done", t0 + 3, t0 + 4)],
+        )
+    )
+    reporter.update(  # nothing new: nothing printed twice
+        TreeView(
+            job("encode", "done", t0 + 5, t0 + 6),
+            [job("a", "done", t0 + 1, t0 + 2), job("b", "done", t0 + 3, t0 + 4)],
+        )
+    )
+    events = [line.split()[1:3] for line in out.getvalue().splitlines()]
+    assert events == [
+        ["running", "a"],
+        ["done", "a"],
+        ["running", "b"],
+        ["done", "b"],
+        ["running", "encode"],
+        ["done", "encode"],
+    ]
+    assert out.getvalue().splitlines()[-1].split()[0] == "6.0s"  # when it happened, not printed
+
+
 def test_demo_without_queue_makes_a_temporary_one_and_a_gif_without_ffmpeg(tmp_path: Path) -> None:
     done = demo(
         "--renderer", "auto", "--frames", 4, "--workers", 1, "--json",

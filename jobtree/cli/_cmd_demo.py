@@ -55,7 +55,8 @@ STATUS_MAX = 60
 MAX_ROWS = 16
 """Jobs shown one per line on a terminal; a longer animation shows those that are running."""
 LOG_TAIL = 15
-FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+FINAL = tuple(state.value for state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED))
+"""The states (JobView.state) in which a job has ended."""
 
 
 # -- what the demo does ----------------------------------------------------------------------------
@@ -366,8 +367,11 @@ class Reporter:
         self.console = console
         self.quiet = quiet
         self.live: Live | None = None
-        self.seen: dict[str, str] = {}
+        self.printed: set[tuple[str, str]] = set()
+        """(job address, "running" or its final state) lines already printed."""
         self.t0 = time.monotonic()
+        self.wallT0 = time.time()
+        """The same moment by the clock the workers stamp start and end times with."""
 
     def __enter__(self) -> Reporter:
         if not self.quiet and self.console.is_terminal:
@@ -385,14 +389,21 @@ class Reporter:
         if self.live is not None:
             self.live.update(_render(tree, time.monotonic() - self.t0))
             return
+        # A short job can start and end between two looks at the tree: its start is then read
+        # from its startTime, so every job that ran gets both lines, in the order they happened.
+        events: list[tuple[float, int, str, JobView]] = []
         for j in tree.jobs:
-            before = self.seen.get(j.address)
-            self.seen[j.address] = j.state
-            if j.state != before and j.state in ("running", "done", "failed", "cancelled"):
-                self._line(j, j.state)
+            ran = j.startTime is not None and j.state in ("running", *FINAL)
+            if ran and (j.address, "running") not in self.printed:
+                events.append((j.startTime or 0.0, 0, "running", j))
+            if j.state in FINAL and (j.address, j.state) not in self.printed:
+                events.append((j.endTime or time.time(), 1, j.state, j))
+        for when, _, state, j in sorted(events, key=lambda e: e[:2]):
+            self.printed.add((j.address, state))
+            self._line(j, state, when)
 
-    def _line(self, j: JobView, state: str) -> None:
-        elapsed = duration(time.monotonic() - self.t0)
+    def _line(self, j: JobView, state: str, when: float) -> None:
+        elapsed = duration(max(0.0, when - self.wallT0))
         detail = {"done": _took(j), "failed": j.error or ""}.get(state, "")
         text = f"  {elapsed:>6}  {state:<9} {j.label}" + (f"  ({detail})" if detail else "")
         self.console.print(text.splitlines()[0], markup=False, highlight=False)
