@@ -22,6 +22,12 @@ import jobtree  # noqa: E402
 
 LEAK_GRACE = 5.0  # seconds a thread or child may take to finish after its test
 
+# A shell without job control starts background commands (`python -m pytest &`, nohup, some CI
+# runners) with SIGINT ignored, and exec'd children inherit "ignored": the tests' Ctrl-C would
+# then never reach the demo or a worker. A handler (unlike SIG_IGN) is reset to the default by
+# exec, so with one installed here every child starts with Ctrl-C working, as in a terminal.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 @pytest.fixture
 def queue(tmp_path: Path) -> jobtree.JobQueue:
